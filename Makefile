@@ -1,0 +1,48 @@
+# thetawheel — two commands on a fresh machine with only python3:
+#   make run   set up .venv and .env on first use, then start the demo (simulator + service) with honcho
+#   make test  set up .venv on first use, then ruff, mypy and pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: run start test lint typecheck pytest bench doctor clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+.env:
+	cp .env.example .env
+	@echo "created .env from .env.example (paper trading; edit it to connect your own TWS)"
+
+## run: the whole service on the built-in simulator (no IBKR account needed); dashboard on :7001
+run: $(STAMP) .env
+	$(VENV)/bin/honcho -f Procfile.demo start
+
+## start: the service against the TWS / IB Gateway named in .env
+start: $(STAMP) .env
+	$(VENV)/bin/honcho -f Procfile start
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+## test: everything CI runs
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,86 @@
+"""thetawheel dashboard: a Flask app that reads the shared database and records the user's decisions.
+
+It never talks to TWS. :func:`create_app` builds the app; ``python -m dashboard`` serves it with
+waitress on ``DASHBOARD_HOST:DASHBOARD_PORT`` (127.0.0.1:7001 by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
+
+from dashboard import api, formatting, views
+from dashboard.runtime import resolve_secret_key
+from dashboard.state import install
+from shared.config import Config
+from shared.db import utcnow
+
+#: Seconds between automatic page reloads (the seed requirement).
+REFRESH_SECONDS = 30
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(config: Config, engine: Engine, *, secret_key: str | None = None) -> Flask:
+    """Build the dashboard app over ``engine``.
+
+    The secret key (which signs sessions and CSRF tokens) is ``secret_key`` if given, else
+    ``DASHBOARD_SECRET_KEY``, else a key generated once into ``dashboard-secret.key`` next to the
+    SQLite file and reused after that.
+    """
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key or resolve_secret_key(config.settings),
+        SESSION_COOKIE_NAME="thetawheel_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session; the page reloads anyway
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    install(app, config, engine)
+    CSRFProtect(app)
+    formatting.register(app)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"now": utcnow(), "refresh_seconds": REFRESH_SECONDS}
+
+    @app.after_request
+    def _headers(response: Any) -> Any:
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith("/api/") or response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(err: CSRFError) -> Any:
+        reason = f"{err.description} Reload the page (or fetch /api/v1/csrf) and try again."
+        if request.path.startswith("/api/"):
+            return jsonify({"error": reason, "field": "csrf_token"}), 400
+        return render_template("error.html", page=None, code=400, title="Request refused", reason=reason), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Any:
+        code = err.code or 500
+        if request.path.startswith("/api/"):
+            return jsonify({"error": err.description, "field": None}), code
+        return render_template(
+            "error.html", page=None, code=code, title=err.name, reason=err.description
+        ), code
+
+    return app

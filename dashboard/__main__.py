@@ -1,0 +1,84 @@
+"""``python -m dashboard``: wait for the schema, then serve the dashboard with waitress."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+from types import FrameType
+
+from waitress import create_server
+
+from dashboard import create_app
+from dashboard.runtime import Heartbeat, wait_for_schema
+from shared.config import CONFIG_EXIT_CODE, load_or_exit
+from shared.db import make_engine
+
+log = logging.getLogger("dashboard")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    log.info("received %s, stopping", signal.Signals(signum).name)
+    raise SystemExit(0)
+
+
+def main() -> int:
+    """Run the dashboard until SIGTERM/SIGINT; returns the exit status."""
+    config = load_or_exit("dashboard")
+    settings = config.settings
+    logging.basicConfig(
+        level=settings.LOG_LEVEL,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    host, port = settings.DASHBOARD_HOST, settings.DASHBOARD_PORT
+    if not _is_loopback(host):
+        print(
+            f"dashboard: config error: DASHBOARD_HOST: {host} is not a loopback address; the dashboard has "
+            "no login yet, so it only binds 127.0.0.1 / ::1 / localhost",
+            file=sys.stderr,
+            flush=True,
+        )
+        return CONFIG_EXIT_CODE
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    engine = make_engine(settings.DATABASE_URL)
+    heartbeat: Heartbeat | None = None
+    try:
+        wait_for_schema(engine)
+        app = create_app(config, engine)
+        server = create_server(app, host=host, port=port, threads=8, ident="thetawheel-dashboard")
+        heartbeat = Heartbeat(
+            engine, interval=config.strategy.schedule.heartbeat_seconds, detail=f"http://{host}:{port}"
+        )
+        heartbeat.start()
+        shown = f"[{host}]" if ":" in host else host
+        log.info("dashboard on http://%s:%d", shown, port)
+        server.run()  # returns after SIGTERM/SIGINT (waitress catches SystemExit)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    except OSError as exc:
+        log.error("cannot serve on %s:%d: %s (is another dashboard running?)", host, port, exc)
+        return 1
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        engine.dispose()
+    log.info("dashboard stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

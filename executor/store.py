@@ -1,0 +1,167 @@
+"""The executor's database writes: claiming intents, recording orders, status changes and fills.
+
+Claiming is atomic (``UPDATE … WHERE status = 'approved' … RETURNING``) so an intent is placed by
+exactly one executor. Fills are recorded once per ``execId``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.db import utcnow_iso
+from shared.schema import fills, intents, order_events, orders
+
+#: Intent states in which the executor still owns work.
+ACTIVE_INTENT_STATES = ("claimed", "submitted")
+#: IB order statuses after which nothing more happens to an order.
+DONE_ORDER_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+
+
+class ExecutorStore:
+    """Reads and writes the executor's tables through ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def claim_next_intent(self) -> dict[str, Any] | None:
+        """Atomically move the oldest ``approved`` intent to ``claimed`` and return it (or ``None``)."""
+        now = utcnow_iso()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    "UPDATE intents SET status = 'claimed', updated_at = :now "
+                    "WHERE id = (SELECT id FROM intents WHERE status = 'approved' ORDER BY id LIMIT 1) "
+                    "AND status = 'approved' RETURNING *"
+                ),
+                {"now": now},
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def active_intents(self) -> list[dict[str, Any]]:
+        """Intents the executor claimed or submitted and that are not finished."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(intents).where(intents.c.status.in_(ACTIVE_INTENT_STATES))).all()
+        return [dict(r._mapping) for r in rows]
+
+    def order_for(self, intent_key: str) -> dict[str, Any] | None:
+        """The ``orders`` row of an intent, if one was ever recorded."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(orders).where(orders.c.intent_key == intent_key)).first()
+        return dict(row._mapping) if row else None
+
+    def set_intent(self, key: str, status: str, reason: str = "") -> None:
+        """Set an intent's status and reason."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(intents)
+                .where(intents.c.key == key)
+                .values(status=status, status_reason=reason[:1000], updated_at=utcnow_iso())
+            )
+
+    def record_order(
+        self, intent: dict[str, Any], values: dict[str, Any], message: str = "order recorded"
+    ) -> None:
+        """Insert (or, for an adopted order, update) the order row of ``intent``; logs an order event."""
+        now = utcnow_iso()
+        row = {
+            "intent_key": intent["key"],
+            "con_id": intent["con_id"],
+            "symbol": intent["symbol"],
+            "local_symbol": intent["local_symbol"],
+            "action": intent["action"],
+            "quantity": intent["quantity"],
+            "order_type": "LMT",
+            "created_at": now,
+            "updated_at": now,
+            "status": "PendingSubmit",
+            "filled": 0.0,
+        } | values
+        with self.engine.begin() as conn:
+            stmt = sqlite_insert(orders).values(**row)
+            upd = {k: v for k, v in row.items() if k not in ("intent_key", "created_at")}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["intent_key"], set_=upd))
+            conn.execute(
+                order_events.insert().values(
+                    intent_key=intent["key"],
+                    ts=now,
+                    status=row["status"],
+                    filled=row["filled"],
+                    remaining=row.get("remaining"),
+                    message=message[:500],
+                )
+            )
+
+    def update_status(
+        self,
+        key: str,
+        status: str,
+        filled: float,
+        remaining: float,
+        avg_price: float | None,
+        message: str = "",
+        perm_id: int | None = None,
+    ) -> bool:
+        """Record an IB order status; returns True when it changed anything."""
+        now = utcnow_iso()
+        with self.engine.begin() as conn:
+            cur = conn.execute(
+                select(orders.c.status, orders.c.filled, orders.c.perm_id).where(orders.c.intent_key == key)
+            ).first()
+            if cur is None:
+                return False
+            if cur.status == status and cur.filled == filled and (not perm_id or cur.perm_id == perm_id):
+                return False
+            conn.execute(
+                update(orders)
+                .where(orders.c.intent_key == key)
+                .values(
+                    status=status,
+                    filled=filled,
+                    remaining=remaining,
+                    avg_fill_price=avg_price or None,
+                    perm_id=perm_id or cur.perm_id,
+                    updated_at=now,
+                )
+            )
+            conn.execute(
+                order_events.insert().values(
+                    intent_key=key,
+                    ts=now,
+                    status=status,
+                    filled=filled,
+                    remaining=remaining,
+                    message=message[:500],
+                )
+            )
+        return True
+
+    def record_fill(self, key: str, values: dict[str, Any]) -> bool:
+        """Insert a fill once per execId; True when it was new."""
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                sqlite_insert(fills)
+                .values(intent_key=key, **values)
+                .on_conflict_do_nothing(index_elements=["exec_id"])
+            )
+        return bool(res.rowcount)
+
+    def record_commission(
+        self, exec_id: str, commission: float, currency: str, realized_pnl: float | None
+    ) -> None:
+        """Attach IB's commission report to its fill."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(fills)
+                .where(fills.c.exec_id == exec_id)
+                .values(commission=commission, currency=currency, realized_pnl=realized_pnl)
+            )
+
+    def fills_of(self, key: str) -> list[dict[str, Any]]:
+        """All fills of an intent."""
+        with self.engine.connect() as conn:
+            return [
+                dict(r._mapping) for r in conn.execute(select(fills).where(fills.c.intent_key == key)).all()
+            ]

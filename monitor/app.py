@@ -1,0 +1,96 @@
+"""The monitor: creates/migrates the schema, then every ``monitor_interval_seconds`` records the account
+summary (net liquidation, cash, buying power, excess liquidity, P&L) and the positions with market value,
+unrealized P&L and delta (model greeks streamed for every option held).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ib_async import IB, Contract, Ticker
+from sqlalchemy import delete, insert
+
+from monitor.snapshot import account_row, model_delta, position_row
+from shared.db import upsert, utcnow_iso
+from shared.migrate import upgrade
+from shared.runtime import Component
+from shared.schema import account_snapshots, positions
+
+
+class Monitor(Component):
+    """Account and position monitor (client ids 10000-10999)."""
+
+    name = "monitor"
+    waits_for_monitor = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tickers: dict[int, Ticker] = {}  # conId → streaming ticker of a held option
+
+    def prepare_database(self) -> None:
+        """Create or upgrade the schema with Alembic, then beat so the other processes may start."""
+        upgrade(self.engine)
+        self.log.info(
+            "database schema is up to date (%s)", self.engine.url.render_as_string(hide_password=True)
+        )
+        self.heartbeat.set("starting", "schema ready; connecting to TWS")
+
+    async def on_connected(self, ib: IB) -> None:
+        """After a (re)connection every old subscription is gone: start afresh."""
+        self.tickers.clear()
+
+    def schedule(self) -> None:
+        """Snapshot the account every ``monitor_interval_seconds``."""
+        self.add_job(self.refresh, self.strategy.schedule.monitor_interval_seconds, "refresh")
+
+    def _sync_subscriptions(self, items: list[Any]) -> None:
+        """Stream model greeks for every option held; cancel streams of options no longer held."""
+        held: dict[int, Contract] = {}
+        for item in items:
+            c = item.contract
+            if c.secType == "OPT" and item.position != 0:
+                held[c.conId] = Contract(conId=c.conId, exchange="SMART", secType="OPT")
+        for con_id in list(self.tickers):
+            if con_id not in held:
+                gone = self.tickers.pop(con_id).contract
+                if gone is not None:
+                    self.ib.cancelMktData(gone)
+        for con_id, contract in held.items():
+            if con_id not in self.tickers:
+                self.tickers[con_id] = self.ib.reqMktData(contract, "", False, False)
+
+    async def refresh(self) -> None:
+        """Write one account snapshot and replace the positions table with TWS's portfolio."""
+        if not self.ib.isConnected():
+            return
+        account = self.conn.account
+        ts = utcnow_iso()
+        items = [i for i in self.ib.portfolio(account) if i.position != 0]
+        self._sync_subscriptions(items)
+        acct = account_row(self.ib.accountValues(account), account, ts)
+        rows = []
+        for item in items:
+            ticker = self.tickers.get(item.contract.conId)
+            delta = model_delta(ticker.modelGreeks) if ticker is not None and ticker.modelGreeks else None
+            rows.append(position_row(item, delta, ts))
+        with self.engine.begin() as conn:
+            if acct is not None:
+                conn.execute(insert(account_snapshots).values(**acct))
+            for row in rows:
+                upsert(conn, positions, row, key=("con_id",))
+            held = [r["con_id"] for r in rows]
+            conn.execute(delete(positions).where(positions.c.con_id.not_in(held)))
+        self.heartbeat.set(
+            "connected",
+            f"net liquidation {acct['net_liquidation']:,.2f}; {len(rows)} positions"
+            if acct
+            else "no account data yet",
+            client_id=self.conn.client_id,
+        )
+
+    async def on_stop(self) -> None:
+        """Cancel the greeks streams."""
+        for ticker in self.tickers.values():
+            if self.ib.isConnected() and ticker.contract is not None:
+                self.ib.cancelMktData(ticker.contract)
+        self.tickers.clear()

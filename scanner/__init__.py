@@ -1,0 +1,1 @@
+"""Scanner: screens option chains for cash-secured put entries and records opportunities."""

@@ -1,0 +1,149 @@
+"""Read what the put screen needs from TWS for one underlying: spot, a volatility guess, the listed
+expiries in the DTE window, the existing put strikes near the target delta, and their quotes with
+TWS's model greeks and open interest.
+
+Market-data lines are kept low: at most ``MAX_EXPIRIES`` expiries × ``MAX_STRIKES`` strikes stream at
+once per symbol, and every stream is cancelled before the next symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date
+
+from ib_async import IB, Contract, Option, Stock, Ticker
+
+from scanner.screen import PutQuote, expiries_in_window, strikes_to_check
+from shared.optionmath import calendar_dte
+from shared.strategy import PutRules
+
+log = logging.getLogger("scanner.chain")
+
+#: Expiries looked at per symbol (nearest the DTE target first).
+MAX_EXPIRIES = 2
+#: Put strikes requested per expiry.
+MAX_STRIKES = 8
+#: Seconds to wait for quotes, greeks and open interest before screening what arrived.
+QUOTE_WAIT_SECONDS = 6.0
+#: Variance risk premium applied to realized volatility for the strike pre-selection guess.
+IV_OVER_RV = 1.15
+#: Fallback volatility guess (fraction) when daily bars are unavailable.
+DEFAULT_IV_GUESS = 0.30
+
+
+@dataclass
+class ChainRead:
+    """What was read for one symbol: the quotes, and how many contracts were checked."""
+
+    symbol: str
+    spot: float | None
+    quotes: list[PutQuote]
+    contracts_checked: int
+    note: str = ""
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and isinstance(x, int | float) and math.isfinite(x)
+
+
+def realized_vol(closes: list[float], window: int = 20) -> float | None:
+    """Annualized close-to-close volatility (fraction) of the last ``window`` daily log returns (×√252)."""
+    if len(closes) < window + 1:
+        return None
+    rets = [math.log(b / a) for a, b in zip(closes[-window - 1 : -1], closes[-window:], strict=True) if a > 0]
+    if len(rets) < 2:
+        return None
+    mean = sum(rets) / len(rets)
+    var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+    return math.sqrt(var * 252)
+
+
+async def _spot(ib: IB, stock: Contract) -> float | None:
+    tickers = await ib.reqTickersAsync(stock)
+    if not tickers:
+        return None
+    price = tickers[0].marketPrice()
+    if not _finite(price) or price <= 0:
+        price = tickers[0].close
+    return float(price) if _finite(price) and price > 0 else None
+
+
+async def _iv_guess(ib: IB, stock: Contract) -> float:
+    bars = await ib.reqHistoricalDataAsync(stock, "", "3 M", "1 day", "TRADES", True)
+    rv = realized_vol([b.close for b in bars or []])
+    return rv * IV_OVER_RV if rv else DEFAULT_IV_GUESS
+
+
+async def _wait_quotes(tickers: list[Ticker]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + QUOTE_WAIT_SECONDS
+    while loop.time() < deadline:
+        if all(
+            _finite(t.bid) and _finite(t.ask) and t.modelGreeks is not None and _finite(t.putOpenInterest)
+            for t in tickers
+        ):
+            return
+        await asyncio.sleep(0.1)
+
+
+def _quote(t: Ticker, symbol: str, spot: float) -> PutQuote:
+    c = t.contract
+    assert c is not None
+    greeks = t.modelGreeks
+    delta = greeks.delta if greeks is not None and _finite(greeks.delta) else None
+    iv = greeks.impliedVol if greeks is not None and _finite(greeks.impliedVol) else None
+    und = greeks.undPrice if greeks is not None and _finite(greeks.undPrice) else spot
+    oi = int(t.putOpenInterest) if _finite(t.putOpenInterest) else None
+    return PutQuote(
+        symbol=symbol,
+        con_id=c.conId,
+        local_symbol=c.localSymbol,
+        expiry=c.lastTradeDateOrContractMonth,
+        strike=c.strike,
+        multiplier=int(float(c.multiplier or 100)),
+        underlying_price=float(und or spot),
+        bid=float(t.bid) if _finite(t.bid) and t.bid > 0 else None,
+        ask=float(t.ask) if _finite(t.ask) and t.ask > 0 else None,
+        delta=delta,
+        iv=iv,
+        open_interest=oi,
+    )
+
+
+async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date) -> ChainRead | None:
+    """Quotes of the candidate puts of ``symbol``; ``None`` when TWS does not know the symbol (IB 200)."""
+    qualified = await ib.qualifyContractsAsync(Stock(symbol, "SMART", "USD"))
+    stock = qualified[0] if qualified else None
+    if not isinstance(stock, Contract) or not stock.conId:
+        return None
+    spot = await _spot(ib, stock)
+    if spot is None:
+        return ChainRead(symbol, None, [], 0, "no price for the underlying")
+    iv_guess = await _iv_guess(ib, stock)
+    chains = await ib.reqSecDefOptParamsAsync(symbol, "", "STK", stock.conId)
+    chain = next((c for c in chains if c.exchange == "SMART"), chains[0] if chains else None)
+    if chain is None:
+        return ChainRead(symbol, spot, [], 0, "no option chain")
+    contracts: list[Contract] = []
+    for expiry in expiries_in_window(chain.expirations, today, rules)[:MAX_EXPIRIES]:
+        details = await ib.reqContractDetailsAsync(
+            Option(symbol, expiry, 0.0, "P", "SMART", tradingClass=chain.tradingClass)
+        )
+        listed = {d.contract.strike: d.contract for d in details if d.contract is not None}
+        dte = calendar_dte(expiry, today)
+        for strike in strikes_to_check(listed, spot, iv_guess, dte, rules, limit=MAX_STRIKES):
+            contracts.append(listed[strike])
+    if not contracts:
+        return ChainRead(symbol, spot, [], 0, "no expiry in the DTE window")
+    tickers = [ib.reqMktData(c, "101", False, False) for c in contracts]
+    try:
+        await _wait_quotes(tickers)
+        quotes = [_quote(t, symbol, spot) for t in tickers]
+    finally:
+        for c in contracts:
+            ib.cancelMktData(c)
+    log.info("%s: spot %.2f, IV guess %.0f %%, %d puts read", symbol, spot, iv_guess * 100, len(quotes))
+    return ChainRead(symbol, spot, quotes, len(contracts))

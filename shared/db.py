@@ -1,0 +1,89 @@
+"""Database access: engine creation (SQLite in WAL mode with a busy timeout), time stamps, schema checks.
+
+The schema is created and upgraded only by Alembic (:func:`shared.migrate.upgrade`), run by the
+monitor. Other processes call :func:`schema_ready` until it is true.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+
+#: Milliseconds a SQLite connection waits for a lock before failing with "database is locked".
+BUSY_TIMEOUT_MS = 10_000
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def utcnow_iso() -> str:
+    """The current time as ISO-8601 UTC text, the format every timestamp column uses."""
+    return utcnow().isoformat()
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse a timestamp column value back into an aware UTC datetime."""
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` (``DATABASE_URL``).
+
+    For SQLite the parent folder is created, and every connection gets WAL mode, a busy timeout of
+    :data:`BUSY_TIMEOUT_MS` and foreign keys on. Other back ends (PostgreSQL) are used as given.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+#: Tables whose presence means the schema has been created by the migrations.
+REQUIRED_TABLES = ("heartbeats", "opportunities", "intents", "orders", "fills", "alerts", "alembic_version")
+
+
+def schema_ready(engine: Engine) -> bool:
+    """True when the migrations have run (all :data:`REQUIRED_TABLES` exist)."""
+    try:
+        names = set(inspect(engine).get_table_names())
+    except Exception:  # the file may be mid-creation; the caller retries
+        return False
+    return all(t in names for t in REQUIRED_TABLES)
+
+
+def upsert(conn: Connection, table: Table, values: dict[str, Any], key: tuple[str, ...]) -> None:
+    """Insert ``values`` into ``table`` or update the row whose ``key`` columns match (SQLite/PostgreSQL)."""
+    dialect = conn.dialect.name
+    updates = {k: v for k, v in values.items() if k not in key}
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        lite = sqlite.insert(table).values(**values)
+        conn.execute(lite.on_conflict_do_update(index_elements=list(key), set_=updates))
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg = postgresql.insert(table).values(**values)
+        conn.execute(pg.on_conflict_do_update(index_elements=list(key), set_=updates))
+    else:  # pragma: no cover - other back ends are not supported
+        raise ValueError(f"DATABASE_URL: unsupported database {dialect!r} (use sqlite or postgresql)")

@@ -1,0 +1,179 @@
+"""The life cycle every TWS-connected process shares: settings, logging, database, start order,
+connection, scheduled jobs, alerts dispatch and a clean stop on SIGTERM / SIGINT (what honcho sends).
+
+Start order (monitor → scanner → executor) is enforced by readiness, never by sleeps: the monitor
+migrates the schema and beats; the others wait for the schema and a live monitor heartbeat, saying so
+once in their log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from abc import ABC, abstractmethod
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from ib_async import IB
+from sqlalchemy import Engine
+
+from shared.alerts import Dispatcher, enqueue
+from shared.config import Config, load_or_exit
+from shared.db import make_engine, schema_ready
+from shared.heartbeat import Heartbeat, is_alive
+from shared.ibconn import IBConnection
+from shared.logsetup import setup_logging
+
+#: Seconds between checks while waiting for the schema or the monitor.
+READINESS_POLL_SECONDS = 1.0
+
+
+class Component(ABC):
+    """A long-running process: subclasses add their jobs in :meth:`schedule`.
+
+    Attributes available to subclasses: ``config``, ``settings``, ``strategy``, ``engine``, ``log``,
+    ``heartbeat``, ``conn`` (the :class:`IBConnection`) and ``scheduler``.
+    """
+
+    name: str = ""
+    #: Whether this component waits for the monitor's heartbeat before connecting.
+    waits_for_monitor: bool = True
+
+    def __init__(self, config: Config, engine: Engine, log: logging.Logger) -> None:
+        self.config = config
+        self.settings = config.settings
+        self.strategy = config.strategy
+        self.engine = engine
+        self.log = log
+        self.heartbeat = Heartbeat(engine, self.name)
+        self.conn = IBConnection(self.settings, self.name, self.heartbeat)
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.stop_event = asyncio.Event()
+        self.conn.on_connected.append(self.on_connected)
+
+    @property
+    def ib(self) -> IB:
+        """The connected ib_async client."""
+        return self.conn.ib
+
+    # -- hooks -----------------------------------------------------------------------------
+    def prepare_database(self) -> None:
+        """Called before anything else touches the database (the monitor migrates here)."""
+
+    async def on_connected(self, ib: IB) -> None:
+        """Runs after every (re)connection: resubscribe and resynchronise here."""
+
+    @abstractmethod
+    def schedule(self) -> None:
+        """Add the component's periodic jobs to ``self.scheduler``."""
+
+    async def on_stop(self) -> None:
+        """Release subscriptions before disconnecting."""
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def alert(
+        self, severity: str, category: str, title: str, body: str = "", dedup_key: str | None = None
+    ) -> None:
+        """Put an alert in the shared outbox (sent by whichever process's dispatcher claims it)."""
+        enqueue(
+            self.engine,
+            source=self.name,
+            severity=severity,
+            category=category,
+            title=title,
+            body=body,
+            dedup_key=dedup_key,
+            rules=self.strategy.alerts,
+            email_enabled=self.settings.email_enabled,
+            sms_enabled=self.settings.sms_enabled,
+        )
+
+    def add_job(self, func: Any, seconds: float, job_id: str, first_now: bool = True) -> None:
+        """Schedule ``func`` every ``seconds`` (never overlapping itself)."""
+        from datetime import UTC, datetime
+
+        self.scheduler.add_job(
+            func,
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) if first_now else None,
+            misfire_grace_time=None,
+        )
+
+    # -- life cycle -------------------------------------------------------------------------------
+    async def _wait_until(self, ready: Any, message: str) -> None:
+        said = False
+        while not self.stop_event.is_set() and not ready():
+            if not said:
+                self.log.info(message)
+                said = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), READINESS_POLL_SECONDS)
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the process exit status."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        self.prepare_database()
+        await self._wait_until(
+            lambda: schema_ready(self.engine), "waiting for the monitor to create the database schema"
+        )
+        if self.waits_for_monitor:
+            await self._wait_until(
+                lambda: is_alive(self.engine, "monitor"),
+                "waiting for the monitor's heartbeat (start order: monitor first)",
+            )
+        if self.stop_event.is_set():
+            return 0
+        self.heartbeat.set("starting", "waiting for TWS")
+        self.add_job(
+            self.heartbeat.beat, self.strategy.schedule.heartbeat_seconds, "heartbeat", first_now=False
+        )
+        dispatcher = Dispatcher(self.engine, self.settings, self.strategy.alerts, self.name)
+        dispatcher.start(self.scheduler)
+        self.scheduler.start()
+        connect = asyncio.ensure_future(self.conn.connect())
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait({connect, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if connect.done() and connect.exception() is not None:
+            self.log.error("giving up: %s", connect.exception())
+            self.heartbeat.set("stopped", str(connect.exception()))
+            self.scheduler.shutdown(wait=False)
+            return 1
+        if not self.stop_event.is_set():
+            self.schedule()
+            self.log.info("%s running", self.name)
+            await self.stop_event.wait()
+        connect.cancel()
+        self.log.info("stopping")
+        self.scheduler.shutdown(wait=False)
+        try:
+            await asyncio.wait_for(self.on_stop(), 3)
+        except Exception:
+            self.log.exception("error while stopping")
+        self.conn.disconnect()
+        self.heartbeat.set("stopped", "stopped by signal")
+        return 0
+
+
+def main(component_cls: type[Component]) -> None:
+    """Entry point for ``python -m <component>``: load settings (or exit 2), log, run, exit."""
+    config = load_or_exit(component_cls.name)
+    log = setup_logging(component_cls.name, config.settings)
+    engine = make_engine(config.settings.DATABASE_URL)
+    log.info(
+        "%s starting (TWS %s:%s, %s trading, database %s)",
+        component_cls.name,
+        config.settings.IBKR_HOST,
+        config.settings.IBKR_PORT,
+        config.settings.TRADING_MODE,
+        engine.url.render_as_string(hide_password=True),
+    )
+    status = asyncio.run(component_cls(config, engine, log).run())
+    raise SystemExit(status)

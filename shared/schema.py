@@ -1,0 +1,245 @@
+"""The shared database schema (SQLAlchemy 2 Core). Alembic migrations in ``shared/migrations`` create it.
+
+Ownership (one writing process per table, see docs/architecture.md):
+monitor — heartbeats(own row), account_snapshots, positions; scanner — scans, opportunities;
+executor — orders, order_events, fills, intents.status; dashboard — intents (creates), commands;
+any process — alerts and alert_deliveries (outbox), breakers, its own heartbeat row.
+
+Conventions: timestamps are ISO-8601 UTC strings (``2026-11-21T14:30:00.123456+00:00``); money is
+in account currency (USD); prices are dollars per share; ``collateral`` and ``avg_cost`` of options are
+dollars per contract (× multiplier) as IB reports them; deltas are per share, signed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("component", String(32), primary_key=True),  # monitor | scanner | executor | dashboard
+    Column("pid", Integer, nullable=False),
+    Column("client_id", Integer),  # TWS client id held, NULL when not connected / dashboard
+    Column("state", String(24), nullable=False),  # starting|waiting|connected|disconnected|stopping
+    Column("detail", Text, nullable=False, default=""),
+    Column("started_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+account_snapshots = Table(
+    "account_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", String(40), nullable=False, index=True),
+    Column("account", String(32), nullable=False),
+    Column("net_liquidation", Float),
+    Column("total_cash", Float),
+    Column("buying_power", Float),
+    Column("excess_liquidity", Float),
+    Column("available_funds", Float),
+    Column("maint_margin", Float),
+    Column("unrealized_pnl", Float),
+    Column("realized_pnl", Float),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("con_id", Integer, primary_key=True),
+    Column("account", String(32), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("sec_type", String(8), nullable=False),  # STK | OPT
+    Column("local_symbol", String(32), nullable=False),
+    Column("expiry", String(8)),  # YYYYMMDD, options only
+    Column("strike", Float),
+    Column("right", String(1)),  # P | C
+    Column("multiplier", Integer, nullable=False, default=1),
+    Column("quantity", Float, nullable=False),  # negative = short
+    Column("avg_cost", Float),  # dollars per share (STK) or per contract (OPT), as IB reports
+    Column("market_price", Float),  # dollars per share
+    Column("market_value", Float),  # dollars
+    Column("unrealized_pnl", Float),
+    Column("realized_pnl", Float),
+    Column("delta", Float),  # per share of one contract/share, signed (put ≈ -0.25)
+    Column("position_delta", Float),  # share-equivalent: delta × quantity × multiplier
+    Column("updated_at", String(40), nullable=False),
+)
+
+scans = Table(
+    "scans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("status", String(16), nullable=False),  # running | done | failed
+    Column("symbols", Integer, nullable=False, default=0),
+    Column("contracts_checked", Integer, nullable=False, default=0),
+    Column("candidates", Integer, nullable=False, default=0),
+    Column("detail", Text, nullable=False, default=""),
+)
+
+opportunities = Table(
+    "opportunities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scan_id", Integer, ForeignKey("scans.id"), nullable=False, index=True),
+    Column("strategy", String(8), nullable=False),  # CSP
+    Column("symbol", String(16), nullable=False),
+    Column("con_id", Integer, nullable=False),
+    Column("local_symbol", String(32), nullable=False),
+    Column("expiry", String(8), nullable=False),
+    Column("strike", Float, nullable=False),
+    Column("right", String(1), nullable=False),
+    Column("dte", Integer, nullable=False),  # calendar days to expiry
+    Column("underlying_price", Float, nullable=False),
+    Column("bid", Float, nullable=False),
+    Column("ask", Float, nullable=False),
+    Column("mid", Float, nullable=False),  # = credit per share
+    Column("spread_pct", Float, nullable=False),  # (ask-bid)/mid, fraction
+    Column("delta", Float, nullable=False),  # signed, per share
+    Column("iv", Float),  # fraction
+    Column("open_interest", Integer, nullable=False),
+    Column("credit", Float, nullable=False),  # dollars per share
+    Column("collateral", Float, nullable=False),  # dollars per contract = strike × multiplier
+    Column("annualized_return", Float, nullable=False),  # fraction = credit/strike × 365/dte
+    Column("prob_otm", Float, nullable=False),  # ≈ 1 - |delta|
+    Column("liquidity_factor", Float, nullable=False),  # 0..1
+    Column("score", Float, nullable=False),
+    Column("rank", Integer, nullable=False),  # 1 = best within its scan
+    Column("created_at", String(40), nullable=False),
+)
+
+intents = Table(
+    "intents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),  # becomes the order's orderRef
+    Column("source", String(16), nullable=False),  # dashboard | monitor
+    Column("opportunity_id", Integer, ForeignKey("opportunities.id")),
+    Column("kind", String(16), nullable=False),  # open_csp
+    Column("action", String(4), nullable=False),  # BUY | SELL
+    Column("sec_type", String(8), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("con_id", Integer, nullable=False),
+    Column("local_symbol", String(32), nullable=False),
+    Column("expiry", String(8)),
+    Column("strike", Float),
+    Column("right", String(1)),
+    Column("quantity", Integer, nullable=False),  # contracts or shares, positive
+    Column("limit_floor", Float),  # dollars per share: min credit (SELL) / max debit (BUY)
+    # approved → claimed → submitted → filled | cancelled | rejected | failed
+    Column("status", String(16), nullable=False, index=True),
+    Column("status_reason", Text, nullable=False, default=""),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("intent_key", String(64), nullable=False, unique=True),  # = orderRef; one order per intent
+    Column("order_id", Integer),  # IB orderId (per client)
+    Column("perm_id", Integer),
+    Column("client_id", Integer),
+    Column("account", String(32)),
+    Column("action", String(4), nullable=False),
+    Column("order_type", String(8), nullable=False),  # LMT
+    Column("quantity", Float, nullable=False),
+    Column("limit_price", Float),  # dollars per share
+    Column("con_id", Integer, nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("local_symbol", String(32), nullable=False),
+    Column("status", String(24), nullable=False),  # IB status: PendingSubmit, Submitted, Filled, Cancelled …
+    Column("filled", Float, nullable=False, default=0),
+    Column("remaining", Float),
+    Column("avg_fill_price", Float),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("intent_key", String(64), nullable=False, index=True),
+    Column("ts", String(40), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("filled", Float),
+    Column("remaining", Float),
+    Column("message", Text, nullable=False, default=""),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("exec_id", String(64), primary_key=True),  # recorded once per execId
+    Column("intent_key", String(64), nullable=False, index=True),
+    Column("order_id", Integer),
+    Column("perm_id", Integer),
+    Column("con_id", Integer, nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("local_symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),  # BOT | SLD (IB's execution side)
+    Column("quantity", Float, nullable=False),
+    Column("price", Float, nullable=False),  # dollars per share
+    Column("time", String(40), nullable=False),
+    Column("commission", Float),  # dollars, NULL until the commission report arrives
+    Column("currency", String(8)),
+    Column("realized_pnl", Float),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", String(40), nullable=False, index=True),
+    Column("source", String(32), nullable=False),  # component that raised it
+    Column("severity", String(10), nullable=False),  # info | warning | critical
+    Column("category", String(32), nullable=False),  # fill | risk | connection | system …
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False, default=""),
+    Column("dedup_key", String(200)),
+    Column("repeat_count", Integer, nullable=False, default=1),  # coalesced repeats inside the window
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("channel", String(16), nullable=False),  # email | sms
+    Column("status", String(16), nullable=False),  # pending | sending | sent
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("claimed_by", String(64)),
+    Column("claimed_at", String(40)),
+    Column("next_attempt_at", String(40), nullable=False),
+    Column("sent_at", String(40)),
+    UniqueConstraint("alert_id", "channel", name="uq_alert_channel"),
+)
+Index("ix_alert_deliveries_due", alert_deliveries.c.status, alert_deliveries.c.next_attempt_at)
+
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("name", String(32), primary_key=True),  # email | sms
+    Column("state", String(16), nullable=False),  # closed | open | half-open (pybreaker names)
+    Column("fail_counter", Integer, nullable=False, default=0),
+    Column("success_counter", Integer, nullable=False, default=0),
+    Column("opened_at", String(40)),
+    Column("updated_at", String(40), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Built-in TWS simulator: protocol server, market model and shipped market data."""

@@ -1,0 +1,93 @@
+"""``python -m simulator``: run the built-in TWS simulator.
+
+Prints exactly one line to stdout once listening, e.g.
+``thetawheel simulator: account DU1234567 listening on 127.0.0.1:7497 (server versions 157-178)``;
+logs go to stderr. Exits 0 on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from .protocol import MAX_SERVER_VERSION, MIN_SERVER_VERSION
+from .server import ServerConfig, SimServer
+
+log = logging.getLogger("simulator")
+
+MARKET_FACTORY_ENV = "THETAWHEEL_SIM_MARKET"
+"""Optional ``module:callable`` building the market instead of ``simulator.market.Market`` (tests only)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(prog="python -m simulator", description="thetawheel TWS API simulator")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7497, help="listen port; 0 picks a free one")
+    p.add_argument("--account", default="DU1234567", help="simulated account code")
+    p.add_argument("--max-version", type=int, default=MAX_SERVER_VERSION,
+                   help=f"highest server version to negotiate ({MIN_SERVER_VERSION}..{MAX_SERVER_VERSION})")
+    p.add_argument("--seed", type=int, default=7, help="market model seed")
+    p.add_argument("--fill-delay", type=float, default=1.0, help="seconds an order rests before it can fill")
+    p.add_argument("--cash", type=float, default=100_000.0, help="starting cash in USD")
+    p.add_argument("--tick-interval", type=float, default=1.0, help="seconds between streamed tick updates")
+    p.add_argument("--account-interval", type=float, default=15.0,
+                   help="seconds between periodic account/portfolio pushes")
+    p.add_argument("--data-dir", default=None, help="market data directory (default: shipped data)")
+    p.add_argument("--log-level", default=os.environ.get("SIM_LOG_LEVEL", "INFO"))
+    args = p.parse_args(argv)
+    if not MIN_SERVER_VERSION <= args.max_version <= MAX_SERVER_VERSION:
+        p.error(f"--max-version must be within {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION}")
+    return args
+
+
+def build_market(args: argparse.Namespace) -> Any:
+    """Instantiate the market model (``simulator.market.Market`` unless overridden for tests)."""
+    factory_path = os.environ.get(MARKET_FACTORY_ENV)
+    if factory_path:
+        module_name, _, attr = factory_path.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr or "Market")
+        return factory(seed=args.seed)
+    from pathlib import Path
+
+    from .market import Market
+
+    return Market(Path(args.data_dir) if args.data_dir else None, seed=args.seed)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Run until SIGTERM/SIGINT."""
+    market = build_market(args)
+    config = ServerConfig(host=args.host, port=args.port, account=args.account, max_version=args.max_version,
+                          cash=args.cash, fill_delay=args.fill_delay, tick_interval=args.tick_interval,
+                          account_interval=args.account_interval)
+    server = SimServer(market, config)
+    host, port = await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"thetawheel simulator: account {config.account} listening on {host}:{port} "
+          f"(server versions {MIN_SERVER_VERSION}-{config.max_version})", flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Parsers for client → server requests, mirroring ib_async ``client.py`` field by field per server version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .protocol import UNSET_DOUBLE, FieldReader
+
+
+@dataclass
+class ContractReq:
+    """The 12 contract fields every request carries (``client.py`` Contract formatter)."""
+
+    con_id: int = 0
+    symbol: str = ""
+    sec_type: str = ""
+    expiry: str = ""  # lastTradeDateOrContractMonth, "YYYYMMDD" or "YYYYMM"
+    strike: float = 0.0  # dollars per share; 0 means "any"
+    right: str = ""  # "P" / "C" / "" (any)
+    multiplier: str = ""
+    exchange: str = ""
+    primary_exchange: str = ""
+    currency: str = ""
+    local_symbol: str = ""
+    trading_class: str = ""
+
+    def describe(self) -> str:
+        """Short human-readable description for log lines."""
+        parts = [self.sec_type or "?", self.symbol or self.local_symbol or str(self.con_id)]
+        if self.sec_type == "OPT":
+            parts += [self.expiry, f"{self.strike:g}", self.right]
+        return " ".join(p for p in parts if p)
+
+
+def read_contract(r: FieldReader) -> ContractReq:
+    """Read the 12 contract fields: conId … tradingClass."""
+    c = ContractReq()
+    c.con_id = r.int()
+    c.symbol = r.str().upper()
+    c.sec_type = r.str().upper()
+    c.expiry = r.str().replace("-", "")
+    c.strike = r.float()
+    c.right = normalize_right(r.str())
+    c.multiplier = r.str()
+    c.exchange = r.str()
+    c.primary_exchange = r.str()
+    c.currency = r.str()
+    c.local_symbol = r.str()
+    c.trading_class = r.str()
+    if c.strike == UNSET_DOUBLE:
+        c.strike = 0.0
+    return c
+
+
+def normalize_right(right: str) -> str:
+    """Map ``PUT``/``CALL``/``P``/``C`` (any case) to ``P``/``C``; anything else to ''."""
+    r = right.strip().upper()
+    if r in ("P", "PUT"):
+        return "P"
+    if r in ("C", "CALL"):
+        return "C"
+    return ""
+
+
+@dataclass
+class OrderReq:
+    """The parts of a placeOrder request the simulator acts on (prices in dollars per share)."""
+
+    order_id: int
+    contract: ContractReq
+    action: str = ""
+    total_quantity: float = 0.0
+    order_type: str = ""
+    lmt_price: float = UNSET_DOUBLE
+    aux_price: float = UNSET_DOUBLE
+    tif: str = ""
+    oca_group: str = ""
+    account: str = ""
+    open_close: str = ""
+    origin: int = 0
+    order_ref: str = ""
+    transmit: bool = True
+    parent_id: int = 0
+    outside_rth: bool = False
+    hidden: bool = False
+    good_till_date: str = ""
+    algo_strategy: str = ""
+    algo_params: list[tuple[str, str]] = field(default_factory=list)
+    what_if: bool = False
+    combo_legs: int = 0
+
+
+def read_place_order(r: FieldReader, version: int) -> OrderReq:
+    """Parse placeOrder (msg 3) after the message id, following ``client.placeOrder`` at ``version``.
+
+    Parsing stops after ``whatIf`` (conditions and later fields are not needed).
+    """
+    order_id = r.int()
+    contract = read_contract(r)
+    o = OrderReq(order_id=order_id, contract=contract)
+    r.skip(2)  # secIdType, secId
+    o.action = r.str().upper()
+    o.total_quantity = r.float()
+    o.order_type = r.str().upper()
+    o.lmt_price = r.float(UNSET_DOUBLE)
+    o.aux_price = r.float(UNSET_DOUBLE)
+    o.tif = r.str().upper()
+    o.oca_group = r.str()
+    o.account = r.str()
+    o.open_close = r.str()
+    o.origin = r.int()
+    o.order_ref = r.str()
+    o.transmit = r.bool()
+    o.parent_id = r.int()
+    r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
+    o.outside_rth = r.bool()
+    o.hidden = r.bool()
+    if contract.sec_type == "BAG":
+        n_legs = r.int()
+        o.combo_legs = n_legs
+        r.skip(8 * n_legs)
+        r.skip(r.int())  # order combo leg prices
+        r.skip(2 * r.int())  # smart combo routing params
+    r.skip(1)  # deprecated sharesAllocation
+    r.skip(2)  # discretionaryAmt, goodAfterTime
+    o.good_till_date = r.str()
+    r.skip(3)  # faGroup, faMethod, faPercentage
+    if version < 177:
+        r.skip(1)  # faProfile
+    # modelCode … deltaNeutralAuxPrice: 24 fields
+    r.skip(22)
+    delta_neutral_type = r.str()
+    r.skip(1)  # deltaNeutralAuxPrice
+    if delta_neutral_type:
+        r.skip(8)
+    r.skip(6)  # continuousUpdate … scaleSubsLevelSize
+    scale_increment = r.float(UNSET_DOUBLE)
+    if 0 < scale_increment < UNSET_DOUBLE:
+        r.skip(7)
+    r.skip(3)  # scaleTable, activeStartTime, activeStopTime
+    if r.str():  # hedgeType
+        r.skip(1)
+    r.skip(4)  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+    if r.bool():  # deltaNeutralContract present
+        r.skip(3)
+    o.algo_strategy = r.str()
+    if o.algo_strategy:
+        for _ in range(r.int()):
+            o.algo_params.append((r.str(), r.str()))
+    r.skip(1)  # algoId
+    o.what_if = r.bool()
+    return o
+
+
+@dataclass
+class ExecFilter:
+    """reqExecutions filter; empty/zero members match anything."""
+
+    client_id: int = 0
+    acct_code: str = ""
+    time: str = ""  # "YYYYMMDD HH:MM:SS" (or "YYYYMMDD-HH:MM:SS"), executions at or after it
+    symbol: str = ""
+    sec_type: str = ""
+    exchange: str = ""
+    side: str = ""
+
+
+def read_exec_filter(r: FieldReader) -> ExecFilter:
+    """Parse the 7 filter fields of reqExecutions (after msgId, version, reqId)."""
+    return ExecFilter(
+        client_id=r.int(),
+        acct_code=r.str(),
+        time=r.str(),
+        symbol=r.str().upper(),
+        sec_type=r.str().upper(),
+        exchange=r.str().upper(),
+        side=r.str().upper(),
+    )
+
+
+@dataclass
+class HistReq:
+    """reqHistoricalData (msg 20) fields the simulator uses."""
+
+    req_id: int
+    contract: ContractReq
+    end: str
+    bar_size: str
+    duration: str
+    use_rth: bool
+    what_to_show: str
+    format_date: int
+    keep_up_to_date: bool
+
+
+def read_historical(r: FieldReader) -> HistReq:
+    """Parse reqHistoricalData after the message id (no version field at these server versions)."""
+    req_id = r.int()
+    contract = read_contract(r)
+    r.skip(1)  # includeExpired
+    end = r.str()
+    bar_size = r.str()
+    duration = r.str()
+    use_rth = r.bool()
+    what = r.str().upper()
+    format_date = r.int(1)
+    if contract.sec_type == "BAG":
+        r.skip(4 * r.int())
+    keep = r.bool()
+    return HistReq(req_id, contract, end, bar_size, duration, use_rth, what, format_date, keep)

@@ -1,0 +1,151 @@
+"""Listing rules of the simulated option market: expiries, strike increments, strikes and contract ids.
+
+Rules follow the US listed-options conventions (Cboe/OCC): standard monthlies expire on the third Friday,
+weeklies on the other Fridays; when the Friday is an exchange holiday the expiry moves to the Thursday before
+(e.g. Good Friday).  Holidays come from ``exchange_calendars`` XNYS.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import exchange_calendars as xcals
+import pandas as pd
+
+#: Option con_ids are ``OPTION_CONID_BASE + packed(symbol index, expiry week, thursday flag, strike, right)``.
+OPTION_CONID_BASE = 1_000_000_000
+_WEEK0 = date(2024, 1, 5)  # a Friday; expiry weeks are counted from here (9 bits: to 2033)
+# strikes are packed in 13 bits: half dollars up to $2000, then $5 steps up to $22,955
+
+
+def _strike_code(strike: float) -> int | None:
+    if strike <= 2000.0:
+        units = strike * 2.0
+    else:
+        units = 4000.0 + (strike - 2000.0) / 5.0
+    code = int(round(units))
+    return code if abs(units - code) < 1e-6 and 0 < code < 8192 else None
+
+
+def representable(strike: float) -> bool:
+    """True when the strike can be packed into an option con_id (see :func:`option_con_id`)."""
+    return _strike_code(strike) is not None
+
+
+def load_calendar(start: date, end: date) -> xcals.ExchangeCalendar:
+    """The NYSE (XNYS) calendar covering [start, end] (sessions, holidays, early closes)."""
+    return xcals.get_calendar("XNYS", start=pd.Timestamp(start), end=pd.Timestamp(end))
+
+
+def strike_increment(price: float, etf: bool) -> float:
+    """Strike spacing listed near the money at this underlying price (currency per share).
+
+    Approximates the exchanges' strike-interval programmes: $0.50 below $25, $1 up to $100, $2.50 up to
+    $250, $5 above; the big index ETFs (SPY, QQQ, IWM) list $1 strikes at any price.
+    """
+    if etf:
+        return 1.0
+    if price < 25:
+        return 0.5
+    if price < 100:
+        return 1.0
+    if price < 250:
+        return 2.5
+    return 5.0
+
+
+def third_friday(year: int, month: int) -> date:
+    """The third Friday of a month (standard monthly expiry)."""
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def listed_expiries(
+    cal: xcals.ExchangeCalendar, today: date, weeks: int = 8, months: int = 9
+) -> list[tuple[date, bool]]:
+    """Expiries listed on ``today``: (last trade date, is_monthly), sorted, all >= today.
+
+    Weekly Fridays for the next ``weeks`` weeks, third-Friday monthlies for the next ``months`` months;
+    a Friday that is not an XNYS session moves to the Thursday before.
+    """
+    fridays: dict[date, bool] = {}
+    first_fri = today + timedelta(days=(4 - today.weekday()) % 7)
+    for i in range(weeks):
+        fridays[first_fri + timedelta(weeks=i)] = False
+    y, m = today.year, today.month
+    for _ in range(months + 1):
+        tf = third_friday(y, m)
+        if tf >= today:
+            fridays[tf] = True
+        m += 1
+        if m > 12:
+            y, m = y + 1, 1
+    out: list[tuple[date, bool]] = []
+    for fri, monthly in fridays.items():
+        monthly = monthly or fri == third_friday(fri.year, fri.month)
+        d = fri
+        while not cal.is_session(pd.Timestamp(d)):
+            d -= timedelta(days=1)
+        if d >= today:
+            out.append((d, monthly))
+    return sorted(set(out))
+
+
+def strike_grid(ref_price: float, vol: float, t_years: float, monthly: bool, etf: bool) -> list[float]:
+    """Strikes listed for one expiry, around the reference price (previous close).
+
+    Base increment within +-(10 % + 2 vol sqrt T); monthlies add strikes at 5x the increment out to
+    +-(20 % + 3 vol sqrt T), so some strikes exist only on monthlies (as on real chains).
+    """
+    inc = strike_increment(ref_price, etf)
+    sig = vol * math.sqrt(max(t_years, 1.0 / 365.0))
+    near = 0.10 + 2.0 * sig
+    lo = math.ceil(ref_price * math.exp(-near) / inc) * inc
+    hi = math.floor(ref_price * math.exp(near) / inc) * inc
+    n = int(round((hi - lo) / inc))
+    strikes = {round(lo + i * inc, 2) for i in range(n + 1)}
+    if monthly:
+        wide = 0.20 + 3.0 * sig
+        winc = inc * 5
+        wlo = math.ceil(ref_price * math.exp(-wide) / winc) * winc
+        whi = math.floor(ref_price * math.exp(wide) / winc) * winc
+        strikes |= {round(wlo + i * winc, 2) for i in range(int(round((whi - wlo) / winc)) + 1)}
+    return sorted(s for s in strikes if s > 0)
+
+
+def option_con_id(sym_index: int, expiry: date, strike: float, right: str) -> int:
+    """Deterministic, reversible con_id in [1e9, 1e9 + 2^30) (always > 100_000_000 and < 2^31)."""
+    week = (expiry - _WEEK0).days
+    thursday = 1 if week % 7 else 0
+    week = (week + thursday) // 7
+    units = _strike_code(strike)
+    if units is None or not (0 <= sym_index < 64 and 0 <= week < 512):
+        raise ValueError(f"contract out of con_id range: {sym_index} {expiry} {strike}")
+    packed = ((((sym_index << 9) | week) << 1 | thursday) << 13 | units) << 1 | (1 if right == "C" else 0)
+    return OPTION_CONID_BASE + packed
+
+
+def decode_option_con_id(con_id: int) -> tuple[int, date, float, str] | None:
+    """Inverse of :func:`option_con_id`: (symbol index, expiry, strike, right); None if not an option id."""
+    packed = con_id - OPTION_CONID_BASE
+    if not 0 <= packed < (1 << 30):
+        return None
+    right = "C" if packed & 1 else "P"
+    packed >>= 1
+    units = packed & 0x1FFF
+    packed >>= 13
+    thursday = packed & 1
+    packed >>= 1
+    week = packed & 0x1FF
+    sym_index = packed >> 9
+    if units == 0:
+        return None
+    expiry = _WEEK0 + timedelta(days=7 * week - thursday)
+    strike = units / 2.0 if units <= 4000 else 2000.0 + 5.0 * (units - 4000)
+    return sym_index, expiry, strike, right
+
+
+def occ_local_symbol(symbol: str, expiry: date, strike: float, right: str) -> str:
+    """OCC option symbol, 21 chars: root padded to 6, YYMMDD, C/P, strike x 1000 in 8 digits."""
+    return f"{symbol:<6}{expiry:%y%m%d}{right}{int(round(strike * 1000)):08d}"

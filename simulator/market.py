@@ -1,0 +1,408 @@
+"""Market model of the TWS simulator: contracts, underlying prices, option chains and quotes.
+
+Underlyings start from their last real close (``simulator/data``) and are carried to the clock's date by a
+seeded random walk, then a per-second intraday path (:mod:`simulator.paths`).  Options are priced with
+Black-Scholes-Merton (:mod:`simulator.pricing`) at the implied vol of the symbol's fitted smile
+(:mod:`simulator.surface`), with dividend yield q and rate r; bid/ask and open interest follow the profiles
+measured on real chains (:mod:`simulator.quotes`).  Same (seed, clock) -> same prices in any process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from simulator.listing import (
+    decode_option_con_id,
+    listed_expiries,
+    occ_local_symbol,
+    option_con_id,
+    representable,
+    strike_grid,
+    third_friday,
+)
+from simulator.paths import PricePath, RealBars, SessionTable, mix64
+from simulator.pricing import bsm_greeks
+from simulator.quotes import Profile, bid_ask, open_interest
+from simulator.surface import Surface
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+ET = ZoneInfo("America/New_York")
+_YEAR_S = 365.0 * 86400.0
+
+
+@dataclass(frozen=True)
+class StockSpec:
+    """A stock or ETF contract."""
+
+    symbol: str
+    con_id: int
+    long_name: str
+    primary_exchange: str
+    currency: str  # "USD"
+    min_tick: float  # 0.01
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """An equity option contract (American style at IB; priced as European here)."""
+
+    symbol: str  # underlying, "SPY"
+    expiry: str  # "YYYYMMDD" last trade date
+    strike: float
+    right: str  # "P" or "C"
+    con_id: int  # stable, unique, deterministic from (symbol, expiry, strike, right); > 100_000_000
+    local_symbol: str  # OCC style, 21 chars: "SPY   260320P00600000"
+    trading_class: str  # "SPY"
+    multiplier: int  # 100
+    min_tick: float  # 0.01
+
+
+@dataclass(frozen=True)
+class StockQuote:
+    """Top of book of a stock (prices in USD, sizes in shares)."""
+
+    bid: float
+    ask: float
+    last: float
+    bid_size: int
+    ask_size: int
+    last_size: int
+    volume: int
+    close: float  # previous session close
+
+
+@dataclass(frozen=True)
+class OptionQuote:
+    """Top of book and model values of an option, per share; sizes and OI in contracts."""
+
+    bid: float
+    ask: float
+    last: float
+    bid_size: int
+    ask_size: int
+    volume: int
+    open_interest: int
+    iv: float  # fraction, 0.25 = 25 %
+    delta: float
+    gamma: float
+    vega: float  # per 1 vol point
+    theta: float  # per calendar day
+    model_price: float
+    und_price: float
+    pv_dividend: float
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One daily bar; prices raw (not dividend-adjusted), volume in shares."""
+
+    date: str  # "YYYYMMDD"
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+
+
+def _read_bars(path: Path) -> RealBars:
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()[1:]
+    cols = [ln.split(",") for ln in lines]
+    return RealBars(
+        [datetime.strptime(c[0], "%Y%m%d").date() for c in cols],
+        [float(c[1]) for c in cols],
+        [float(c[2]) for c in cols],
+        [float(c[3]) for c in cols],
+        [float(c[4]) for c in cols],
+        [int(c[5]) for c in cols],
+    )
+
+
+class Market:
+    """The simulated market (see module docstring).  Not thread-safe; one instance per server loop."""
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        seed: int = 7,
+        clock: Callable[[], datetime] | None = None,
+        rate: float = 0.04,
+    ) -> None:
+        self.data_dir = data_dir or DATA_DIR
+        self.seed, self.rate = seed, rate
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._under: dict[str, dict[str, Any]] = json.loads((self.data_dir / "underlyings.json").read_text())
+        surf = json.loads((self.data_dir / "surfaces.json").read_text())["surfaces"]
+        self._surface = {s: Surface.from_record(surf[s]) for s in self._under}
+        self._profile = {s: Profile.from_record(surf[s]) for s in self._under}
+        self._atm30 = {s: self._surface[s].vol(0.0, 30 / 365) for s in self._under}
+        self._specs = {
+            s: StockSpec(
+                s,
+                int(u["con_id"]),
+                str(u["long_name"]),
+                str(u["primary_exchange"]),
+                "USD",
+                0.01,
+            )
+            for s, u in self._under.items()
+        }
+        self._by_con_id: dict[int, StockSpec] = {sp.con_id: sp for sp in self._specs.values()}
+        self._by_index = {int(u["index"]): s for s, u in self._under.items()}
+        first = min(date.fromisoformat(str(u["last_date"])) for u in self._under.values()) - timedelta(
+            days=800
+        )
+        self._sessions = SessionTable(first, self._now_et().date() + timedelta(days=800))
+        self._paths: dict[str, PricePath] = {}
+        self._ts = -1
+        self._day = 0
+        self._elapsed = 1.0
+        self._statics: dict[int, tuple[int, bool, bool]] = {}
+        self._sess = -1
+        self._spot: dict[str, float] = {}
+        self._oq: dict[int, OptionQuote] = {}
+        self._chains: dict[tuple[str, date], dict[date, tuple[bool, list[float]]]] = {}
+        self.step()
+
+    # ---- clock -------------------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        """The simulated current time (tz-aware UTC)."""
+        return self._clock()
+
+    def _now_et(self) -> datetime:
+        return self.now().astimezone(ET)
+
+    def step(self) -> None:
+        """Advance the price path to ``now()``; per-second caches are dropped when the second changes."""
+        ts = int(self.now().timestamp())
+        if ts == self._ts:
+            return
+        self._ts = ts
+        if self._now_et().date() + timedelta(days=400) > self._sessions.end:
+            self._sessions = SessionTable(self._sessions.start, self._now_et().date() + timedelta(days=800))
+            self._paths.clear()
+            self._chains.clear()
+            self._statics.clear()
+        self._sess = self._sessions.latest_started(ts)
+        self._day = self._now_et().date().toordinal()
+        self._elapsed = 1.0  # fraction of the current session elapsed (1 outside sessions)
+        if self._sess >= 0 and ts < self._sessions.closes[self._sess]:
+            o, c = self._sessions.opens[self._sess], self._sessions.closes[self._sess]
+            self._elapsed = (ts - o) / (c - o)
+        self._spot.clear()
+        self._oq.clear()
+
+    # ---- contracts ---------------------------------------------------------------------------------------
+    def symbols(self) -> list[str]:
+        """Known underlying symbols, sorted."""
+        return sorted(self._under)
+
+    def stock(self, symbol: str) -> StockSpec | None:
+        """The stock/ETF contract, or None for an unknown symbol."""
+        return self._specs.get(symbol.upper())
+
+    def contract_by_con_id(self, con_id: int) -> StockSpec | OptionSpec | None:
+        """Stock or option contract by IB conId (options decode from the id), None if unknown."""
+        if con_id in self._by_con_id:
+            return self._by_con_id[con_id]
+        dec = decode_option_con_id(con_id)
+        if dec is None or dec[0] not in self._by_index or dec[1].weekday() not in (3, 4):
+            return None
+        return self._option_spec(self._by_index[dec[0]], dec[1], dec[2], dec[3])
+
+    def _option_spec(self, symbol: str, expiry: date, strike: float, right: str) -> OptionSpec:
+        idx = int(self._under[symbol]["index"])
+        return OptionSpec(
+            symbol,
+            expiry.strftime("%Y%m%d"),
+            strike,
+            right,
+            option_con_id(idx, expiry, strike, right),
+            occ_local_symbol(symbol, expiry, strike, right),
+            symbol,
+            100,
+            0.01,
+        )
+
+    # ---- prices ------------------------------------------------------------------------------------------
+    def _path(self, symbol: str) -> PricePath:
+        p = self._paths.get(symbol)
+        if p is None:
+            u = self._under[symbol]
+            p = PricePath(
+                int(u["index"]),
+                self.seed,
+                _read_bars(self.data_dir / "bars" / f"{symbol}.csv.gz"),
+                float(u["rv252"]),
+                int(u["avg_volume"]),
+                self._sessions,
+            )
+            self._paths[symbol] = p
+        return p
+
+    def spot(self, symbol: str) -> float:
+        """Current underlying price (USD), on the per-second path."""
+        self.step()
+        s = self._spot.get(symbol)
+        if s is None:
+            s = self._spot[symbol] = self._path(symbol).price_at(self._sess, self._ts)
+        return s
+
+    def stock_quote(self, symbol: str) -> StockQuote:
+        """Top of book: spread one cent (two on prices above ~$500), sizes in round lots of 100."""
+        last = self.spot(symbol)
+        path = self._path(symbol)
+        ticks = max(1, round(last * 0.3e-4 / 0.01))
+        bid = math.floor(last * 100 - ticks / 2 + 0.5) / 100
+        ask = round(bid + ticks / 100, 2)
+        h = mix64(self._ts, int(self._under[symbol]["index"]))
+        running = self._sess >= 0 and self._ts < self._sessions.closes[self._sess]
+        vol = path.bar(self._sess, self._ts if running else None)[4] if self._sess >= path.base else 0
+        return StockQuote(
+            round(bid, 2),
+            ask,
+            round(last, 2),
+            100 * (1 + h % 30),
+            100 * (1 + (h >> 8) % 30),
+            100 * (1 + (h >> 16) % 5),
+            vol,
+            round(path.close(self._sess - 1), 2),
+        )
+
+    def daily_bars(self, symbol: str, end: date, count: int) -> list[Bar]:
+        """Up to ``count`` daily bars of sessions dated <= ``end`` and not after today (today's bar is partial
+        while the session runs); real bars where the shipped data has them."""
+        self.step()
+        path = self._path(symbol)
+        last = min(self._sessions.index_on_or_before(end), self._sess)
+        out: list[Bar] = []
+        for i in range(max(path.base, last - count + 1), last + 1):
+            o, h, lo, c, v = path.bar(i, self._ts if self._ts < self._sessions.closes[i] else None)
+            out.append(
+                Bar(
+                    self._sessions.dates[i].strftime("%Y%m%d"),
+                    round(o, 2),
+                    round(h, 2),
+                    round(lo, 2),
+                    round(c, 2),
+                    v,
+                )
+            )
+        return out
+
+    # ---- chains ------------------------------------------------------------------------------------------
+    def _chain(self, symbol: str) -> dict[date, tuple[bool, list[float]]]:
+        self.step()
+        now_et = self._now_et()
+        today = now_et.date()
+        key = (symbol, today)
+        chain = self._chains.get(key)
+        if chain is None:
+            etf = bool(self._under[symbol]["etf"])
+            ref = self._path(symbol).close(self._sessions.index_on_or_before(today - timedelta(days=1)))
+            chain = {}
+            for exp, monthly in listed_expiries(self._sessions.calendar, today, weeks=12 if etf else 8):
+                t = max((exp - today).days, 1) / 365.0
+                chain[exp] = (monthly, [k for k in strike_grid(ref, self._atm30[symbol], t, monthly, etf) if representable(k)])
+            if len(self._chains) > 256:
+                self._chains.clear()
+            self._chains[key] = chain
+        i = self._sessions.index_on_or_before(today)
+        if chain and self._sessions.dates[i] == today and self._ts >= self._sessions.closes[i]:
+            return {e: v for e, v in chain.items() if e > today}  # today's expiry has stopped trading
+        return chain
+
+    def expiries(self, symbol: str) -> list[str]:
+        """Listed expiries (last trade dates, "YYYYMMDD") from today on, sorted; [] for unknown symbols."""
+        if symbol not in self._under:
+            return []
+        return [e.strftime("%Y%m%d") for e in sorted(self._chain(symbol))]
+
+    def strikes(self, symbol: str) -> list[float]:
+        """Union of the strikes over all listed expiries (as reqSecDefOptParams reports them)."""
+        if symbol not in self._under:
+            return []
+        return sorted({k for _, ks in self._chain(symbol).values() for k in ks})
+
+    def find_options(
+        self, symbol: str, expiry: str | None = None, strike: float | None = None, right: str | None = None
+    ) -> list[OptionSpec]:
+        """Listed option contracts matching the filters (only (expiry, strike) pairs that exist)."""
+        if symbol not in self._under:
+            return []
+        out: list[OptionSpec] = []
+        for exp, (_, ks) in sorted(self._chain(symbol).items()):
+            if expiry is not None and exp.strftime("%Y%m%d") != expiry:
+                continue
+            for k in ks:
+                if strike is not None and abs(k - strike) > 1e-6:
+                    continue
+                out += [self._option_spec(symbol, exp, k, r) for r in ("P", "C") if right in (None, r)]
+        return out
+
+    def option_quote(self, opt: OptionSpec) -> OptionQuote:
+        """BSM quote at the smile's vol; cached for the current second."""
+        self.step()
+        q = self._oq.get(opt.con_id)
+        if q is None:
+            q = self._oq[opt.con_id] = self._price_option(opt)
+        return q
+
+    def _static(self, opt: OptionSpec) -> tuple[int, bool, bool]:
+        """Per-contract constants: expiry close (epoch s), monthly flag, round-strike flag."""
+        st = self._statics.get(opt.con_id)
+        if st is None:
+            exp = date(int(opt.expiry[:4]), int(opt.expiry[4:6]), int(opt.expiry[6:]))
+            close = self._sessions.closes[self._sessions.index_on_or_before(exp)]
+            monthly = third_friday(exp.year, exp.month) in (exp, exp + timedelta(days=1))
+            inc = 5 * float(self._under[opt.symbol]["strike_increment"])
+            st = (close, monthly, abs(opt.strike / inc - round(opt.strike / inc)) < 1e-9)
+            self._statics[opt.con_id] = st
+        return st
+
+    def _price_option(self, opt: OptionSpec) -> OptionQuote:
+        sym = opt.symbol
+        s = self.spot(sym)
+        exp_close, monthly, round_strike = self._static(opt)
+        t = max(exp_close - self._ts, 0) / _YEAR_S
+        qy = float(self._under[sym]["div_yield"])
+        r = self.rate
+        k = math.log(opt.strike / s) - (r - qy) * t  # ln(K / F), F = S e^{(r - q) T}
+        iv = self._surface[sym].vol(k, max(t, 1e-4))
+        g = bsm_greeks(s, opt.strike, t, iv, r, qy, opt.right)
+        intrinsic = max(s - opt.strike, 0.0) if opt.right == "C" else max(opt.strike - s, 0.0)
+        model = g.price if t > 0 else intrinsic
+        tt = max(t, 1 / 365)
+        d = abs(k) / (self._atm30[sym] * math.sqrt(tt))
+        prof = self._profile[sym]
+        oi = open_interest(prof, opt.con_id, d, tt, intrinsic > 0, round_strike, monthly, self._day)
+        bid, ask = bid_ask(model, intrinsic, prof, d, tt, opt.con_id)
+        h = mix64(opt.con_id, self._ts)
+        depth = max(1, min(500, oi // 50))
+        volume = int(oi * 0.15 * self._elapsed * (0.5 + (mix64(opt.con_id, 9) % 100) / 100))
+        last = min(max(round(model, 2), bid), ask)
+        return OptionQuote(
+            bid,
+            ask,
+            last,
+            1 + h % depth,
+            1 + (h >> 12) % depth,
+            volume,
+            oi,
+            iv,
+            g.delta,
+            g.gamma,
+            g.vega,
+            g.theta,
+            model,
+            s,
+            s * (1 - math.exp(-qy * t)),
+        )

@@ -1,0 +1,66 @@
+"""Fixtures for the dashboard tests: a real migrated SQLite file, seeded rows, and the real app
+served by waitress on a free loopback port."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from dashboard_seed import Live, seed
+from sqlalchemy import Engine
+from waitress import create_server, wasyncore
+from waitress.server import BaseWSGIServer
+
+from dashboard import create_app
+from shared.config import Config
+from shared.db import make_engine
+from shared.migrate import upgrade
+from shared.settings import Settings
+from shared.strategy import Strategy
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real headless Chromium (needs /usr/bin/chromium)")
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'data' / 'thetawheel.db'}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    upgrade(eng)
+    seed(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def config(db_url: str) -> Config:
+    settings = Settings(_env_file=None, DATABASE_URL=db_url)  # type: ignore[call-arg]
+    return Config(settings=settings, strategy=Strategy())
+
+
+@pytest.fixture
+def live(engine: Engine, config: Config) -> Iterator[Live]:
+    app = create_app(config, engine)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    assert isinstance(server, BaseWSGIServer)
+    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
+    thread.start()
+    yield Live(url=f"http://127.0.0.1:{server.effective_port}", engine=engine, config=config)
+    # Close every channel from inside the server's own loop, which then returns at once.
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    thread.join(timeout=5)
+    server.task_dispatcher.shutdown()
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
