@@ -30,6 +30,15 @@ def number(value: float | None, decimals: int = 2) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def price(value: float | None) -> str:
+    """A per-share price: at least two decimals, up to four when needed (``0.715``, ``6.45``, ``1.2345``)."""
+    if value is None:
+        return DASH
+    text = f"{value:,.4f}".rstrip("0")
+    decimals = len(text.split(".")[1])
+    return text + "0" * max(0, 2 - decimals)
+
+
 def integer(value: float | None) -> str:
     """A whole number with thousands separators (``12,500``)."""
     if value is None:
@@ -100,6 +109,7 @@ FILTERS: dict[str, Any] = {
     "money": money,
     "number": number,
     "integer": integer,
+    "price": price,
     "qty": quantity,
     "pct": percent,
     "strike": strike,

@@ -122,9 +122,32 @@ class Executor(Component):
     async def place(self, intent: dict[str, Any]) -> None:
         """Place one claimed intent, unless TWS or the database already has its order."""
         key = intent["key"]
-        if self.store.order_for(key) is not None or self._trade_for(key) is not None:
+        if self.store.order_for(key) is not None:
             self.log.info("intent %s already has an order; not placing it again", key)
-            self.store.set_intent(key, "submitted", "order already exists")
+            self.store.set_intent(key, "submitted", "order already recorded")
+            await self.reconcile()
+            return
+        await self.ib.reqAllOpenOrdersAsync()  # orders of every client, e.g. placed before a restart
+        trade = self._trade_for(key)
+        if trade is not None:
+            self.log.warning(
+                "intent %s: TWS already has order %d with this orderRef; adopting it, not placing again",
+                key,
+                trade.order.orderId,
+            )
+            self.store.record_order(
+                intent,
+                {
+                    "order_id": trade.order.orderId,
+                    "perm_id": trade.order.permId or None,
+                    "client_id": trade.order.clientId,
+                    "account": trade.order.account,
+                    "limit_price": trade.order.lmtPrice,
+                    "remaining": float(intent["quantity"]),
+                },
+                message="adopted: order found at TWS by orderRef",
+            )
+            self.store.set_intent(key, "submitted", f"adopted TWS order {trade.order.orderId}")
             await self.reconcile()
             return
         contract = Contract(conId=intent["con_id"], exchange="SMART")

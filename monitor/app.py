@@ -5,6 +5,7 @@ unrealized P&L and delta (model greeks streamed for every option held).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ib_async import IB, Contract, Ticker
@@ -15,6 +16,9 @@ from shared.db import upsert, utcnow_iso
 from shared.migrate import upgrade
 from shared.runtime import Component
 from shared.schema import account_snapshots, positions
+
+#: Seconds a refresh waits for the greeks of a newly held option before writing without its delta.
+GREEKS_WAIT_SECONDS = 3.0
 
 
 class Monitor(Component):
@@ -43,8 +47,10 @@ class Monitor(Component):
         """Snapshot the account every ``monitor_interval_seconds``."""
         self.add_job(self.refresh, self.strategy.schedule.monitor_interval_seconds, "refresh")
 
-    def _sync_subscriptions(self, items: list[Any]) -> None:
-        """Stream model greeks for every option held; cancel streams of options no longer held."""
+    def _sync_subscriptions(self, items: list[Any]) -> list[Ticker]:
+        """Stream model greeks for every option held; cancel streams of options no longer held.
+
+        Returns the tickers that were just subscribed."""
         held: dict[int, Contract] = {}
         for item in items:
             c = item.contract
@@ -55,9 +61,20 @@ class Monitor(Component):
                 gone = self.tickers.pop(con_id).contract
                 if gone is not None:
                     self.ib.cancelMktData(gone)
+        new = []
         for con_id, contract in held.items():
             if con_id not in self.tickers:
                 self.tickers[con_id] = self.ib.reqMktData(contract, "", False, False)
+                new.append(self.tickers[con_id])
+        return new
+
+    @staticmethod
+    async def _await_greeks(tickers: list[Ticker], timeout: float = GREEKS_WAIT_SECONDS) -> None:
+        """Give fresh subscriptions a moment to deliver model greeks."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while tickers and loop.time() < deadline and any(t.modelGreeks is None for t in tickers):
+            await asyncio.sleep(0.1)
 
     async def refresh(self) -> None:
         """Write one account snapshot and replace the positions table with TWS's portfolio."""
@@ -66,7 +83,7 @@ class Monitor(Component):
         account = self.conn.account
         ts = utcnow_iso()
         items = [i for i in self.ib.portfolio(account) if i.position != 0]
-        self._sync_subscriptions(items)
+        await self._await_greeks(self._sync_subscriptions(items))
         acct = account_row(self.ib.accountValues(account), account, ts)
         rows = []
         for item in items:

@@ -110,12 +110,17 @@ class IBConnection:
             )
         )
         in_use = asyncio.ensure_future(self._in_use.wait())
-        done, _ = await asyncio.wait({connect, in_use}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({connect, in_use}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (connect, in_use):
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # mark it retrieved; it is handled below or the wait was cancelled
         if in_use in done and not (connect in done and connect.exception() is None):
-            connect.cancel()
             self.ib.disconnect()
             return False
-        in_use.cancel()
         try:
             connect.result()
         except (ConnectionRefusedError, OSError, TimeoutError) as err:
@@ -182,6 +187,10 @@ class IBConnection:
     def account(self) -> str:
         """The account this process works on: TWS_ACCOUNT, else the first managed account."""
         return self.settings.TWS_ACCOUNT or (self.ib.managedAccounts() or [""])[0]
+
+    def stopping(self) -> None:
+        """The process is stopping: a lost connection is no longer re-established."""
+        self._stopping = True
 
     def disconnect(self) -> None:
         """Disconnect for good (no reconnect)."""

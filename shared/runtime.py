@@ -106,6 +106,11 @@ class Component(ABC):
         )
 
     # -- life cycle -------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """SIGTERM / SIGINT: stop scheduling and do not reconnect."""
+        self.conn.stopping()
+        self.stop_event.set()
+
     async def _wait_until(self, ready: Any, message: str) -> None:
         said = False
         while not self.stop_event.is_set() and not ready():
@@ -119,7 +124,7 @@ class Component(ABC):
         """Run until SIGTERM/SIGINT; return the process exit status."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop_event.set)
+            loop.add_signal_handler(sig, self.request_stop)
         self.prepare_database()
         await self._wait_until(
             lambda: schema_ready(self.engine), "waiting for the monitor to create the database schema"

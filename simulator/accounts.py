@@ -90,7 +90,7 @@ def _req_all_open_orders(s: Session, r: FieldReader) -> None:
 
 def _req_auto_open_orders(s: Session, r: FieldReader) -> None:
     r.skip(1)
-    s.auto_open_orders = r.bool() and s.client_id == 0
+    s.auto_open_orders = r.flag() and s.client_id == 0
 
 
 def _req_completed_orders(s: Session, r: FieldReader) -> None:
@@ -112,10 +112,10 @@ def send_account(s: Session, end: bool) -> None:
     for pos in broker.positions.values():
         px = mark(pos.spec)
         mult = enc.multiplier(pos.spec)
-        value = pos.qty * px * mult
-        s.send(enc.portfolio_value(pos.spec, pos.qty, round(px, 4), round(value, 2), round(pos.avg_cost, 6),
-                                   round(value - pos.qty * pos.avg_cost, 2), round(pos.realized_pnl, 2),
-                                   broker.account))
+        mkt_value = pos.qty * px * mult
+        s.send(enc.portfolio_value(pos.spec, pos.qty, round(px, 4), round(mkt_value, 2),
+                                   round(pos.avg_cost, 6), round(mkt_value - pos.qty * pos.avg_cost, 2),
+                                   round(pos.realized_pnl, 2), broker.account))
     s.send(enc.account_time(server.market.now()))
     if end:
         s.send(enc.account_download_end(broker.account))
@@ -123,8 +123,8 @@ def send_account(s: Session, end: bool) -> None:
 
 def _req_account_updates(s: Session, r: FieldReader) -> None:
     r.skip(1)
-    subscribe = r.bool()
-    acct = r.str()
+    subscribe = r.flag()
+    acct = r.text()
     if acct and acct != s.server.broker.account:
         s.error(-1, 321, f"Error validating request.-'bB' : cause - Unknown account {acct}")
         return
@@ -141,8 +141,8 @@ def _send_multi(s: Session, req_id: int) -> None:
 
 def _req_account_updates_multi(s: Session, r: FieldReader) -> None:
     r.skip(1)
-    req_id = r.int()
-    acct = r.str()
+    req_id = r.integer()
+    acct = r.text()
     if acct and acct not in (s.server.broker.account, "All"):
         s.error(req_id, 321, f"Error validating request.-'bB' : cause - Unknown account {acct}")
         return
@@ -153,7 +153,7 @@ def _req_account_updates_multi(s: Session, r: FieldReader) -> None:
 
 def _cancel_account_updates_multi(s: Session, r: FieldReader) -> None:
     r.skip(1)
-    s.multi_subs.discard(r.int())
+    s.multi_subs.discard(r.integer())
 
 
 # ---------------------------------------------------------------------- executions
@@ -202,7 +202,7 @@ def send_execution(s: Session, req_id: int, e: SimExecution) -> None:
 
 def _req_executions(s: Session, r: FieldReader) -> None:
     r.skip(1)
-    req_id = r.int()
+    req_id = r.integer()
     f = read_exec_filter(r)
     broker = s.server.broker
     for e in broker.executions:
@@ -222,7 +222,8 @@ def _place_order(s: Session, r: FieldReader) -> None:
                                    "simulator yet")
         return
     if req.what_if:
-        s.error(req.order_id, 201, "Order rejected - reason:What-if orders are not supported by the simulator")
+        s.error(req.order_id, 201,
+                "Order rejected - reason:What-if orders are not supported by the simulator")
         return
     specs = resolve(server.market, req.contract)
     if len(specs) != 1:
@@ -251,7 +252,7 @@ def _place_order(s: Session, r: FieldReader) -> None:
 def _cancel_order(s: Session, r: FieldReader) -> None:
     assert s.client_id is not None
     r.skip(1)
-    order_id = r.int()
+    order_id = r.integer()
     order = s.server.broker.cancel(s.client_id, order_id)
     if order is None:
         s.error(order_id, 10147, f"OrderId {order_id} that needs to be cancelled is not found.")

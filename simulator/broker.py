@@ -170,6 +170,8 @@ class Broker:
         if req.account and req.account != self.account:
             raise OrderRejected(201, f"Order rejected - reason:Unknown account {req.account}")
         existing = self.orders.get((client_id, req.order_id))
+        if existing is not None and existing.status == "Filled":
+            raise OrderRejected(104, "Can't modify a filled order")
         if existing is not None and not existing.working:
             raise OrderRejected(103, "Duplicate order id")
         if existing is not None and existing.spec.con_id != spec.con_id:
@@ -318,7 +320,8 @@ class Broker:
     def _shares_free_for_calls(self, spec: Spec) -> float:
         """Number of call contracts the long stock of the underlying can still cover."""
         symbol = spec.symbol
-        shares = sum(p.qty for p in self.positions.values() if not is_option(p.spec) and p.spec.symbol == symbol)
+        shares = sum(p.qty for p in self.positions.values()
+                     if not is_option(p.spec) and p.spec.symbol == symbol)
         short_calls = sum(-p.qty for p in self.positions.values()
                           if is_option(p.spec) and p.spec.symbol == symbol and p.qty < 0
                           and getattr(p.spec, "right", "") == "C")
@@ -393,7 +396,8 @@ class Broker:
             "StockMarketValue": stock, "OptionMarketValue": opts, "UnrealizedPnL": unreal,
             "RealizedPnL": self.realized_pnl,
         }
-        rows: list[tuple[str, str, str]] = [("AccountCode", self.account, ""), ("AccountType", "INDIVIDUAL", ""),
+        rows: list[tuple[str, str, str]] = [("AccountCode", self.account, ""),
+                                            ("AccountType", "INDIVIDUAL", ""),
                                             ("Currency", "USD", "USD"), ("Currency", "BASE", "BASE"),
                                             ("Cushion", f"{(avail / nlv) if nlv else 0:.6f}", ""),
                                             ("ExchangeRate", "1.00", "USD"), ("ExchangeRate", "1.00", "BASE")]

@@ -111,8 +111,10 @@ def fit_buckets(pts: pd.DataFrame) -> dict[str, list[float]]:
     res: dict[str, list[float]] = {k: [] for k in ("atm", "skew", "curv", "x_lo", "x_hi", "rmse", "n")}
     lt = np.log(pts["T"].to_numpy())
     x_all, y_all = pts["x"].to_numpy(), pts["iv"].to_numpy()
+    # standardised distance from the money: the 10-40 delta strikes a wheel trades matter most
+    w_money = 1.0 / (1.0 + (x_all / y_all) ** 2)
     for dte in BUCKETS:
-        w = np.clip(1.0 - np.abs(lt - math.log(dte / 365.0)) / _BW, 0.0, None)
+        w = np.clip(1.0 - np.abs(lt - math.log(dte / 365.0)) / _BW, 0.0, None) * w_money
         m = w > 0
         if m.sum() < 15:
             for key in res:
@@ -219,49 +221,43 @@ def generic_surface(
 ) -> dict[str, Any]:
     """Surface for a symbol without chain snapshots.
 
-    ATM vol = 60-day realized vol x VRP (1.15; the implied-over-realized premium documented by e.g.
-    Carr & Wu 2009, "Variance Risk Premiums", Rev. Fin. Studies 22), times the donors' (AAPL, AMZN) ATM term
-    structure relative to 30 days (clipped to 0.85..1.25); skew and curvature keep the donors' ratios to ATM.
+    ATM vol = 60-day realized vol x VRP (1.15; implied vol exceeds realized on average: Carr & Wu 2009,
+    "Variance Risk Premiums", Rev. Fin. Studies 22), times the donors' (AAPL, AMZN) ATM term structure
+    relative to 30 days (clipped to 0.85..1.25).  The smile keeps the donors' shape in z = k / (a sqrt T),
+    i.e. in standard deviations: sigma = a f(z), so b = b_donor, c = c_donor a_donor / a, and the x range
+    scales by a / a_donor.
     Open interest scales with sqrt(dollar volume / donors'), clipped to 0.02..1; spreads widen by
-    (donor OI / OI)^0.25, at most 3x.
+    scale^-0.25, at most 3x.
     """
     n = len(BUCKETS)
     i30 = BUCKETS.index(30)
 
-    def avg(key: str, rel: bool) -> list[float]:
-        out = []
-        for i in range(n):
-            vals = [float(dn[key][i]) / (float(dn["atm"][i]) if rel else 1.0) for dn in donors]
-            out.append(sum(vals) / len(vals))
-        return out
+    def mean(vals: list[float]) -> float:
+        return sum(vals) / len(vals)
 
-    term = [
-        min(1.25, max(0.85, v))
-        for v in [
-            sum(float(dn["atm"][i]) / float(dn["atm"][i30]) for dn in donors) / len(donors) for i in range(n)
-        ]
-    ]
+    term = [min(1.25, max(0.85, mean([dn["atm"][i] / dn["atm"][i30] for dn in donors]))) for i in range(n)]
     atm = [rv60 * VRP * tm for tm in term]
-    scale = min(1.0, max(0.02, math.sqrt(dollar_vol / (sum(donor_dollar_vols) / len(donor_dollar_vols)))))
+    skew = [mean([dn["skew"][i] for dn in donors]) for i in range(n)]
+    curv = [mean([dn["curv"][i] * dn["atm"][i] for dn in donors]) / atm[i] for i in range(n)]
+    x_lo = [mean([dn["x_lo"][i] / dn["atm"][i] for dn in donors]) * atm[i] for i in range(n)]
+    x_hi = [mean([dn["x_hi"][i] / dn["atm"][i] for dn in donors]) * atm[i] for i in range(n)]
+    scale = min(1.0, max(0.02, math.sqrt(dollar_vol / mean(donor_dollar_vols))))
     oi = [
-        [
-            round(sum(float(dn["oi"][b][j]) for dn in donors) / len(donors) * scale, 1)
-            for j in range(len(D_EDGES))
-        ]
+        [round(mean([dn["oi"][b][j] for dn in donors]) * scale, 1) for j in range(len(D_EDGES))]
         for b in range(n)
     ]
     widen = min(3.0, scale**-0.25)
-    spread = [round(v * widen, 4) for v in avg("rel_spread", False)]
+    spread = [round(mean([dn["rel_spread"][j] for dn in donors]) * widen, 4) for j in range(len(D_EDGES))]
     return {
         "source": "generic",
         "buckets": list(BUCKETS),
-        "atm": [round(a, 5) for a in atm],
-        "skew": [round(a * r, 5) for a, r in zip(atm, avg("skew", True), strict=True)],
-        "curv": [round(a * r, 5) for a, r in zip(atm, avg("curv", True), strict=True)],
-        "x_lo": [round(v, 4) for v in avg("x_lo", False)],
-        "x_hi": [round(v, 4) for v in avg("x_hi", False)],
+        "atm": [round(v, 5) for v in atm],
+        "skew": [round(v, 5) for v in skew],
+        "curv": [round(v, 5) for v in curv],
+        "x_lo": [round(v, 4) for v in x_lo],
+        "x_hi": [round(v, 4) for v in x_hi],
         "d_edges": list(D_EDGES),
         "oi": oi,
         "rel_spread": spread,
-        "itm_oi_factor": round(sum(float(dn["itm_oi_factor"]) for dn in donors) / len(donors), 3),
+        "itm_oi_factor": round(mean([dn["itm_oi_factor"] for dn in donors]), 3),
     }

@@ -1,4 +1,4 @@
-"""Parsers for client → server requests, mirroring ib_async ``client.py`` field by field per server version."""
+"""Parsers for client → server requests, mirroring ib_async ``client.py`` field by field per version."""
 
 from __future__ import annotations
 
@@ -35,18 +35,18 @@ class ContractReq:
 def read_contract(r: FieldReader) -> ContractReq:
     """Read the 12 contract fields: conId … tradingClass."""
     c = ContractReq()
-    c.con_id = r.int()
-    c.symbol = r.str().upper()
-    c.sec_type = r.str().upper()
-    c.expiry = r.str().replace("-", "")
-    c.strike = r.float()
-    c.right = normalize_right(r.str())
-    c.multiplier = r.str()
-    c.exchange = r.str()
-    c.primary_exchange = r.str()
-    c.currency = r.str()
-    c.local_symbol = r.str()
-    c.trading_class = r.str()
+    c.con_id = r.integer()
+    c.symbol = r.text().upper()
+    c.sec_type = r.text().upper()
+    c.expiry = r.text().replace("-", "")
+    c.strike = r.number()
+    c.right = normalize_right(r.text())
+    c.multiplier = r.text()
+    c.exchange = r.text()
+    c.primary_exchange = r.text()
+    c.currency = r.text()
+    c.local_symbol = r.text()
+    c.trading_class = r.text()
     if c.strike == UNSET_DOUBLE:
         c.strike = 0.0
     return c
@@ -95,60 +95,60 @@ def read_place_order(r: FieldReader, version: int) -> OrderReq:
 
     Parsing stops after ``whatIf`` (conditions and later fields are not needed).
     """
-    order_id = r.int()
+    order_id = r.integer()
     contract = read_contract(r)
     o = OrderReq(order_id=order_id, contract=contract)
     r.skip(2)  # secIdType, secId
-    o.action = r.str().upper()
-    o.total_quantity = r.float()
-    o.order_type = r.str().upper()
-    o.lmt_price = r.float(UNSET_DOUBLE)
-    o.aux_price = r.float(UNSET_DOUBLE)
-    o.tif = r.str().upper()
-    o.oca_group = r.str()
-    o.account = r.str()
-    o.open_close = r.str()
-    o.origin = r.int()
-    o.order_ref = r.str()
-    o.transmit = r.bool()
-    o.parent_id = r.int()
+    o.action = r.text().upper()
+    o.total_quantity = r.number()
+    o.order_type = r.text().upper()
+    o.lmt_price = r.number(UNSET_DOUBLE)
+    o.aux_price = r.number(UNSET_DOUBLE)
+    o.tif = r.text().upper()
+    o.oca_group = r.text()
+    o.account = r.text()
+    o.open_close = r.text()
+    o.origin = r.integer()
+    o.order_ref = r.text()
+    o.transmit = r.flag()
+    o.parent_id = r.integer()
     r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
-    o.outside_rth = r.bool()
-    o.hidden = r.bool()
+    o.outside_rth = r.flag()
+    o.hidden = r.flag()
     if contract.sec_type == "BAG":
-        n_legs = r.int()
+        n_legs = r.integer()
         o.combo_legs = n_legs
         r.skip(8 * n_legs)
-        r.skip(r.int())  # order combo leg prices
-        r.skip(2 * r.int())  # smart combo routing params
+        r.skip(r.integer())  # order combo leg prices
+        r.skip(2 * r.integer())  # smart combo routing params
     r.skip(1)  # deprecated sharesAllocation
     r.skip(2)  # discretionaryAmt, goodAfterTime
-    o.good_till_date = r.str()
+    o.good_till_date = r.text()
     r.skip(3)  # faGroup, faMethod, faPercentage
     if version < 177:
         r.skip(1)  # faProfile
     # modelCode … deltaNeutralAuxPrice: 24 fields
     r.skip(22)
-    delta_neutral_type = r.str()
+    delta_neutral_type = r.text()
     r.skip(1)  # deltaNeutralAuxPrice
     if delta_neutral_type:
         r.skip(8)
     r.skip(6)  # continuousUpdate … scaleSubsLevelSize
-    scale_increment = r.float(UNSET_DOUBLE)
+    scale_increment = r.number(UNSET_DOUBLE)
     if 0 < scale_increment < UNSET_DOUBLE:
         r.skip(7)
     r.skip(3)  # scaleTable, activeStartTime, activeStopTime
-    if r.str():  # hedgeType
+    if r.text():  # hedgeType
         r.skip(1)
     r.skip(4)  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
-    if r.bool():  # deltaNeutralContract present
+    if r.flag():  # deltaNeutralContract present
         r.skip(3)
-    o.algo_strategy = r.str()
+    o.algo_strategy = r.text()
     if o.algo_strategy:
-        for _ in range(r.int()):
-            o.algo_params.append((r.str(), r.str()))
+        for _ in range(r.integer()):
+            o.algo_params.append((r.text(), r.text()))
     r.skip(1)  # algoId
-    o.what_if = r.bool()
+    o.what_if = r.flag()
     return o
 
 
@@ -168,13 +168,13 @@ class ExecFilter:
 def read_exec_filter(r: FieldReader) -> ExecFilter:
     """Parse the 7 filter fields of reqExecutions (after msgId, version, reqId)."""
     return ExecFilter(
-        client_id=r.int(),
-        acct_code=r.str(),
-        time=r.str(),
-        symbol=r.str().upper(),
-        sec_type=r.str().upper(),
-        exchange=r.str().upper(),
-        side=r.str().upper(),
+        client_id=r.integer(),
+        acct_code=r.text(),
+        time=r.text(),
+        symbol=r.text().upper(),
+        sec_type=r.text().upper(),
+        exchange=r.text().upper(),
+        side=r.text().upper(),
     )
 
 
@@ -195,16 +195,16 @@ class HistReq:
 
 def read_historical(r: FieldReader) -> HistReq:
     """Parse reqHistoricalData after the message id (no version field at these server versions)."""
-    req_id = r.int()
+    req_id = r.integer()
     contract = read_contract(r)
     r.skip(1)  # includeExpired
-    end = r.str()
-    bar_size = r.str()
-    duration = r.str()
-    use_rth = r.bool()
-    what = r.str().upper()
-    format_date = r.int(1)
+    end = r.text()
+    bar_size = r.text()
+    duration = r.text()
+    use_rth = r.flag()
+    what = r.text().upper()
+    format_date = r.integer(1)
     if contract.sec_type == "BAG":
-        r.skip(4 * r.int())
-    keep = r.bool()
+        r.skip(4 * r.integer())
+    keep = r.flag()
     return HistReq(req_id, contract, end, bar_size, duration, use_rth, what, format_date, keep)

@@ -8,6 +8,7 @@ weeklies on the other Fridays; when the Friday is an exchange holiday the expiry
 from __future__ import annotations
 
 import math
+import warnings
 from datetime import date, timedelta
 
 import exchange_calendars as xcals
@@ -20,10 +21,7 @@ _WEEK0 = date(2024, 1, 5)  # a Friday; expiry weeks are counted from here (9 bit
 
 
 def _strike_code(strike: float) -> int | None:
-    if strike <= 2000.0:
-        units = strike * 2.0
-    else:
-        units = 4000.0 + (strike - 2000.0) / 5.0
+    units = strike * 2.0 if strike <= 2000.0 else 4000.0 + (strike - 2000.0) / 5.0
     code = int(round(units))
     return code if abs(units - code) < 1e-6 and 0 < code < 8192 else None
 
@@ -35,7 +33,11 @@ def representable(strike: float) -> bool:
 
 def load_calendar(start: date, end: date) -> xcals.ExchangeCalendar:
     """The NYSE (XNYS) calendar covering [start, end] (sessions, holidays, early closes)."""
-    return xcals.get_calendar("XNYS", start=pd.Timestamp(start), end=pd.Timestamp(end))
+    with warnings.catch_warnings():  # exchange_calendars 4.x trips a pandas 3 deprecation warning internally
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*Series.values.*")
+        return xcals.get_calendar("XNYS", start=pd.Timestamp(start), end=pd.Timestamp(end))
 
 
 def strike_increment(price: float, etf: bool) -> float:

@@ -13,12 +13,12 @@ import gzip
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from simulator.contracts import Bar, OptionQuote, OptionSpec, StockQuote, StockSpec
 from simulator.listing import (
     decode_option_con_id,
     listed_expiries,
@@ -36,80 +36,7 @@ from simulator.surface import Surface
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ET = ZoneInfo("America/New_York")
 _YEAR_S = 365.0 * 86400.0
-
-
-@dataclass(frozen=True)
-class StockSpec:
-    """A stock or ETF contract."""
-
-    symbol: str
-    con_id: int
-    long_name: str
-    primary_exchange: str
-    currency: str  # "USD"
-    min_tick: float  # 0.01
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """An equity option contract (American style at IB; priced as European here)."""
-
-    symbol: str  # underlying, "SPY"
-    expiry: str  # "YYYYMMDD" last trade date
-    strike: float
-    right: str  # "P" or "C"
-    con_id: int  # stable, unique, deterministic from (symbol, expiry, strike, right); > 100_000_000
-    local_symbol: str  # OCC style, 21 chars: "SPY   260320P00600000"
-    trading_class: str  # "SPY"
-    multiplier: int  # 100
-    min_tick: float  # 0.01
-
-
-@dataclass(frozen=True)
-class StockQuote:
-    """Top of book of a stock (prices in USD, sizes in shares)."""
-
-    bid: float
-    ask: float
-    last: float
-    bid_size: int
-    ask_size: int
-    last_size: int
-    volume: int
-    close: float  # previous session close
-
-
-@dataclass(frozen=True)
-class OptionQuote:
-    """Top of book and model values of an option, per share; sizes and OI in contracts."""
-
-    bid: float
-    ask: float
-    last: float
-    bid_size: int
-    ask_size: int
-    volume: int
-    open_interest: int
-    iv: float  # fraction, 0.25 = 25 %
-    delta: float
-    gamma: float
-    vega: float  # per 1 vol point
-    theta: float  # per calendar day
-    model_price: float
-    und_price: float
-    pv_dividend: float
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One daily bar; prices raw (not dividend-adjusted), volume in shares."""
-
-    date: str  # "YYYYMMDD"
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: int
+__all__ = ["Bar", "Market", "OptionQuote", "OptionSpec", "StockQuote", "StockSpec"]
 
 
 def _read_bars(path: Path) -> RealBars:
@@ -311,7 +238,10 @@ class Market:
             chain = {}
             for exp, monthly in listed_expiries(self._sessions.calendar, today, weeks=12 if etf else 8):
                 t = max((exp - today).days, 1) / 365.0
-                chain[exp] = (monthly, [k for k in strike_grid(ref, self._atm30[symbol], t, monthly, etf) if representable(k)])
+                chain[exp] = (
+                    monthly,
+                    [k for k in strike_grid(ref, self._atm30[symbol], t, monthly, etf) if representable(k)],
+                )
             if len(self._chains) > 256:
                 self._chains.clear()
             self._chains[key] = chain

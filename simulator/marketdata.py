@@ -80,7 +80,7 @@ def long_name(market: Market, spec: Spec) -> str:
 
 def _req_contract_details(s: Session, r: FieldReader) -> None:
     r.skip(1)  # version
-    req_id = r.int()
+    req_id = r.integer()
     contract = read_contract(r)
     market = s.server.market
     specs = resolve(market, contract)
@@ -97,13 +97,14 @@ def _req_contract_details(s: Session, r: FieldReader) -> None:
 
 
 def _req_sec_def_opt_params(s: Session, r: FieldReader) -> None:
-    req_id = r.int()
-    symbol = r.str().upper()
-    exchange = r.str().upper()
+    req_id = r.integer()
+    symbol = r.text().upper()
+    exchange = r.text().upper()
     r.skip(1)  # underlying secType
-    con_id = r.int()
+    con_id = r.integer()
     if con_id == 0:
         s.error(req_id, 321, "Error validating request.-'bX' : cause - Invalid underlying contract id")
+        s.send(enc.sec_def_opt_params_end(req_id))  # lets clients that treat 321 as a warning finish
         return
     market = s.server.market
     stock = market.stock(symbol)
@@ -120,15 +121,15 @@ def _req_sec_def_opt_params(s: Session, r: FieldReader) -> None:
 
 def _req_mkt_data(s: Session, r: FieldReader) -> None:
     r.skip(1)  # version
-    req_id = r.int()
+    req_id = r.integer()
     contract = read_contract(r)
     if contract.sec_type == "BAG":
-        r.skip(4 * r.int())
-    if r.bool():
+        r.skip(4 * r.integer())
+    if r.flag():
         r.skip(3)  # delta-neutral contract
-    generic = {g.strip() for g in r.str().split(",") if g.strip()}
-    snapshot = r.bool()
-    regulatory = r.bool()
+    generic = {g.strip() for g in r.text().split(",") if g.strip()}
+    snapshot = r.flag()
+    regulatory = r.flag()
     specs = resolve(s.server.market, contract)
     if len(specs) != 1:
         s.error(req_id, 200, NO_SECDEF)
@@ -155,12 +156,12 @@ def _req_mkt_data(s: Session, r: FieldReader) -> None:
 
 def _cancel_mkt_data(s: Session, r: FieldReader) -> None:
     r.skip(1)
-    s.mkt_subs.pop(r.int(), None)
+    s.mkt_subs.pop(r.integer(), None)
 
 
 def _req_market_data_type(s: Session, r: FieldReader) -> None:
     r.skip(1)
-    mdt = r.int(1)
+    mdt = r.integer(1)
     s.market_data_type = mdt if mdt in (1, 2, 3, 4) else 1
 
 
@@ -276,7 +277,7 @@ def _req_historical_data(s: Session, r: FieldReader) -> None:
 
 
 def _cancel_historical_data(s: Session, r: FieldReader) -> None:
-    log.debug("client %s: cancelHistoricalData %s", s.client_id, r.str())
+    log.debug("client %s: cancelHistoricalData %s", s.client_id, r.text())
 
 
 HANDLERS: dict[int, Handler] = {

@@ -162,7 +162,7 @@ class FieldReader:
         """Number of unread fields."""
         return max(0, len(self._fields) - self._pos)
 
-    def str(self) -> str:
+    def text(self) -> str:
         """Next field as text ('' when exhausted)."""
         if self._pos >= len(self._fields):
             self._pos += 1
@@ -171,9 +171,9 @@ class FieldReader:
         self._pos += 1
         return value
 
-    def int(self, default: int = 0) -> int:
+    def integer(self, default: int = 0) -> int:
         """Next field as int; empty → ``default``."""
-        raw = self.str()
+        raw = self.text()
         if not raw:
             return default
         try:
@@ -181,9 +181,9 @@ class FieldReader:
         except ValueError:
             return default
 
-    def float(self, default: float = 0.0) -> float:
+    def number(self, default: float = 0.0) -> float:
         """Next field as float; empty → ``default`` (``"Infinite"`` → inf)."""
-        raw = self.str()
+        raw = self.text()
         if not raw:
             return default
         if raw == "Infinite":
@@ -193,9 +193,9 @@ class FieldReader:
         except ValueError:
             return default
 
-    def bool(self) -> bool:
+    def flag(self) -> bool:
         """Next field as bool (``"1"``/``"0"``, also ``"True"``)."""
-        raw = self.str()
+        raw = self.text()
         return raw not in ("", "0", "False", "false")
 
     def skip(self, n: int = 1) -> None:

@@ -124,7 +124,7 @@ class Session:
             log.warning("%s: expected startApi, got %s", self.peer, fields[:3])
             fields = split_fields(await read_message(self.reader))
         r = FieldReader(fields, 2)
-        client_id = r.int()
+        client_id = r.integer()
         if client_id in self.server.sessions:
             log.warning("%s: client id %d already in use; refusing", self.peer, client_id)
             self.error(-1, 326, "Unable to connect as the client id is already in use. "
@@ -245,6 +245,10 @@ class SimServer:
             self._conn_tasks.add(task)
         try:
             await Session(self, reader, writer).run()
+        except asyncio.CancelledError:
+            # the server is closing; ending normally keeps asyncio's stream callback from logging
+            # the cancellation as an error (it calls task.exception() on the connection task)
+            return
         finally:
             if task is not None:
                 self._conn_tasks.discard(task)

@@ -1,9 +1,8 @@
 """Implied-volatility surface of one underlying: a quadratic smile in x = k / sqrt(T) per DTE bucket.
 
-sigma_i(k) = a_i + b_i x + c_i x^2 for x_lo <= x <= x_hi (the fitted range); outside it the wing leaves
-with the edge slope s and saturates smoothly, sigma = v_e + s L tanh((x - x_e) / L), at twice the edge vol
-(rising wing) or half of it (falling wing): C^1 and bounded, because a wing linear in sigma eventually
-breaks Durrleman's no-butterfly condition (Gatheral 2006, ch. 3; Roger & Lee 2004 moment bound).
+sigma_i(k) = a_i + b_i x + c_i x^2 for x_lo <= x <= x_hi (the fitted range); outside it power-law wings
+(see :class:`Smile`), because a wing linear in sigma eventually breaks Durrleman's no-butterfly condition
+(Gatheral 2006, ch. 3; R. Lee 2004, "The moment formula for implied volatility at extreme strikes").
 Between buckets total variance w = sigma^2 T is interpolated linearly in T at fixed k (Gatheral 2006, ch. 3);
 before the first / after the last bucket the nearest bucket's smile is used in x.  k = ln(K / F),
 F = S e^{(r - q) T}; T in years.
@@ -13,37 +12,55 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
 from typing import Any
 
+P_MAX = 0.6  # largest wing elasticity x sigma_x / sigma allowed (keeps Durrleman's g > 0, Lee's bound holds)
 
-@dataclass(frozen=True)
+
 class Smile:
-    """One bucket: T (years), ATM iv a, skew b and curvature c in x = k / sqrt(T), and the fitted x range."""
+    """One bucket: T (years), ATM iv a, skew b and curvature c in x = k / sqrt(T), and the fitted x range.
 
-    t: float
-    a: float
-    b: float
-    c: float
-    x_lo: float
-    x_hi: float
+    Inside [x_lo, x_hi] sigma = a + b x + c x^2.  Each wing continues C^1 as a power law
+    sigma = v_e (x / x_e)^p from the edge x_e, where p = x_e sigma'(x_e) / sigma(x_e) is the smile's
+    elasticity there; if it exceeds P_MAX the edge moves inwards to where it equals P_MAX.
+    With p <= P_MAX < 1, Durrleman's condition g = (1 - x s'/s)^2 + s s'' - s^2 s'^2 T / 4 >= 0 (in x units)
+    holds in the wings: (1 - p)^2 + p (p - 1) s^2 / x^2 > 0 for the small s / x of the wings.
+    """
+
+    __slots__ = ("t", "a", "b", "c", "x_lo", "x_hi", "_lo", "_hi")
+
+    def __init__(self, t: float, a: float, b: float, c: float, x_lo: float, x_hi: float) -> None:
+        self.t, self.a, self.b, self.c = t, a, b, c
+        self.x_lo, self.x_hi = min(x_lo, -1e-3), max(x_hi, 1e-3)
+        self._lo = self._edge(self.x_lo)
+        self._hi = self._edge(self.x_hi)
+
+    def _quad(self, x: float) -> float:
+        return self.a + self.b * x + self.c * x * x
+
+    def _elasticity(self, x: float) -> float:
+        return x * (self.b + 2.0 * self.c * x) / max(self._quad(x), 1e-6)
+
+    def _edge(self, x_edge: float) -> tuple[float, float, float]:
+        """(x_e, sigma(x_e), p) of one wing."""
+        if self._elasticity(x_edge) > P_MAX:
+            lo, hi = 0.0, x_edge  # elasticity is 0 at the money and > P_MAX at the fitted edge
+            for _ in range(50):
+                mid = 0.5 * (lo + hi)
+                if self._elasticity(mid) > P_MAX:
+                    hi = mid
+                else:
+                    lo = mid
+            x_edge = lo
+        return x_edge, max(self._quad(x_edge), 0.05), min(self._elasticity(x_edge), P_MAX)
 
     def vol_x(self, x: float) -> float:
         """Implied vol (fraction) at standardised log-moneyness x = k / sqrt(T)."""
-        if x < self.x_lo:
-            edge = self.x_lo
-        elif x > self.x_hi:
-            edge = self.x_hi
-        else:
-            return min(3.0, max(self.a + self.b * x + self.c * x * x, 0.05))
-        v0 = self.a + self.b * edge + self.c * edge * edge
-        slope = self.b + 2.0 * self.c * edge
-        rising = (slope < 0) == (x < edge)  # moving away from the money, vol goes up
-        span = v0 if rising else 0.5 * v0  # saturate at 2x (or 0.5x) the edge vol
-        if abs(slope) * 1e3 < span:
-            return min(3.0, max(v0 + slope * (x - edge), 0.05))
-        width = span / abs(slope)
-        return min(3.0, max(v0 + slope * width * math.tanh((x - edge) / width), 0.05))
+        xe, ve, p = self._lo if x < 0 else self._hi
+        if (x < 0 and x < xe) or (x > 0 and x > xe):
+            # a falling wing stops at half the edge vol (a convex kink: no arbitrage)
+            return min(3.0, max(ve * (x / xe) ** p, 0.5 * ve, 0.05))
+        return min(3.0, max(self._quad(x), 0.05))
 
 
 class Surface:

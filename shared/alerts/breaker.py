@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import pybreaker
 from sqlalchemy import Engine, insert, select, update
@@ -58,7 +59,7 @@ class DbBreakerStorage(pybreaker.CircuitBreakerStorage):
         except IntegrityError:
             pass  # another process created it first
 
-    def _get(self, column: str) -> object:
+    def _get(self, column: str) -> Any:
         with self._engine.connect() as conn:
             return conn.execute(select(breakers.c[column]).where(breakers.c.name == self.name)).scalar()
 
@@ -99,12 +100,12 @@ class DbBreakerStorage(pybreaker.CircuitBreakerStorage):
     @property
     def counter(self) -> int:
         """Consecutive failures."""
-        return int(self._get("fail_counter") or 0)  # type: ignore[call-overload]
+        return int(self._get("fail_counter") or 0)
 
     @property
     def success_counter(self) -> int:
         """Consecutive successes while half-open."""
-        return int(self._get("success_counter") or 0)  # type: ignore[call-overload]
+        return int(self._get("success_counter") or 0)
 
     @property
     def opened_at(self) -> datetime | None:
@@ -130,13 +131,12 @@ class _LogStateChanges(pybreaker.CircuitBreakerListener):
 
 
 def make_breaker(
-    engine: Engine,
-    name: str,
+    storage: DbBreakerStorage,
     *,
     fail_max: int = DEFAULT_FAIL_MAX,
     reset_timeout: float = DEFAULT_RESET_TIMEOUT,
 ) -> pybreaker.CircuitBreaker:
-    """A circuit breaker for channel ``name`` sharing its state through the ``breakers`` table.
+    """A circuit breaker named like ``storage`` (the channel) whose state lives in the database.
 
     ``fail_max`` consecutive failures open it; after ``reset_timeout`` seconds one trial call is let
     through. When the failure that opens it happens, the call's own exception is re-raised (not
@@ -145,19 +145,21 @@ def make_breaker(
     return pybreaker.CircuitBreaker(
         fail_max=fail_max,
         reset_timeout=reset_timeout,
-        state_storage=DbBreakerStorage(engine, name),
-        name=name,
+        state_storage=storage,
+        name=storage.name,
         listeners=[_LogStateChanges()],
         throw_new_error_on_trip=False,
     )
 
 
-def is_blocking(breaker: pybreaker.CircuitBreaker) -> bool:
-    """True while ``breaker`` is open and its reset timeout has not elapsed (a call would be rejected)."""
-    storage = breaker._state_storage  # pybreaker exposes no public accessor for opened_at
+def is_blocking(storage: DbBreakerStorage, reset_timeout: float) -> bool:
+    """True while the breaker is open and ``reset_timeout`` seconds have not passed since it opened.
+
+    Then a call would be rejected, so the dispatcher does not even claim that channel's deliveries.
+    """
     if storage.state != pybreaker.STATE_OPEN:
         return False
     opened = storage.opened_at
     if opened is None:
         return False
-    return (system_clock() - opened).total_seconds() < breaker.reset_timeout
+    return (system_clock() - opened).total_seconds() < reset_timeout

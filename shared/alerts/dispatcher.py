@@ -19,10 +19,16 @@ from typing import Any, Protocol
 import pybreaker
 from sqlalchemy import Engine, and_, or_, select, update
 
-from shared.alerts.breaker import DEFAULT_FAIL_MAX, DEFAULT_RESET_TIMEOUT, is_blocking, make_breaker
+from shared.alerts.breaker import (
+    DEFAULT_FAIL_MAX,
+    DEFAULT_RESET_TIMEOUT,
+    DbBreakerStorage,
+    is_blocking,
+    make_breaker,
+)
 from shared.alerts.clock import Clock, iso, system_clock
 from shared.alerts.email import EmailSender
-from shared.alerts.message import AlertMessage
+from shared.alerts.message import CHANNELS, AlertMessage
 from shared.alerts.redact import Redactor
 from shared.alerts.sms import SmsSender
 from shared.schema import alert_deliveries, alerts
@@ -61,6 +67,9 @@ class Dispatcher:
     ``fail_max`` / ``reset_timeout`` (seconds) configure each channel's shared circuit breaker;
     retries wait ``rules.retry_seconds`` doubled per failed attempt, at most ``max_retry_seconds``.
     ``clock`` supplies "now" for claims and retry times (tests pass a fake one).
+
+    The constructor creates the channels' ``breakers`` rows when missing, so the schema must exist
+    (``sqlalchemy.exc.SQLAlchemyError`` otherwise). :meth:`run_once` never raises.
     """
 
     def __init__(
@@ -92,14 +101,19 @@ class Dispatcher:
             self._senders["email"] = EmailSender(settings, timeout=send_timeout)
         if settings.sms_enabled:
             self._senders["sms"] = SmsSender(settings, timeout=send_timeout)
+        self._reset_timeout = reset_timeout
+        self._storages = {channel: DbBreakerStorage(engine, channel) for channel in CHANNELS}
         self._breakers = {
-            channel: make_breaker(engine, channel, fail_max=fail_max, reset_timeout=reset_timeout)
-            for channel in ("email", "sms")
+            channel: make_breaker(storage, fail_max=fail_max, reset_timeout=reset_timeout)
+            for channel, storage in self._storages.items()
         }
 
     # --- public -----------------------------------------------------------------------------
     def breaker_state(self, channel: str) -> str:
-        """The shared breaker state of ``channel``: ``closed``, ``open`` or ``half-open``."""
+        """The shared breaker state of ``channel``: ``closed``, ``open`` or ``half-open``.
+
+        Raises ``KeyError`` for an unknown channel and ``SQLAlchemyError`` when the database fails.
+        """
         return self._breakers[channel].current_state
 
     def run_once(self) -> int:
@@ -110,7 +124,7 @@ class Dispatcher:
         """
         sent = 0
         try:
-            channels = [c for c in self._senders if not is_blocking(self._breakers[c])]
+            channels = [c for c in self._senders if not is_blocking(self._storages[c], self._reset_timeout)]
             if not channels:
                 return 0
             for row in self._claim(channels):

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter
 
-from alerts_support import (
+from realparts import (
     SmtpServer,
     TwilioApi,
     dispatch_until_done,

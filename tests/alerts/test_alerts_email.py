@@ -5,7 +5,7 @@ from __future__ import annotations
 from email import message_from_bytes
 from email.message import Message
 
-from alerts_support import SMTP_USER, SmtpServer, make_settings
+from realparts import SMTP_USER, SmtpServer, make_settings
 from sqlalchemy import Engine, select
 
 from shared.alerts import Dispatcher, enqueue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from alerts_support import SMTP_PASSWORD, FakeClock, SmtpServer, make_settings
+from realparts import SMTP_PASSWORD, FakeClock, SmtpServer, make_settings
 from sqlalchemy import Engine, select, text, update
 
 from shared.alerts import Dispatcher, enqueue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from alerts_support import FakeClock
+from realparts import FakeClock
 from sqlalchemy import Engine, select
 
 from shared.alerts import enqueue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts_support import TWILIO_SID, TWILIO_TOKEN, TwilioApi, make_settings
+from realparts import TWILIO_SID, TWILIO_TOKEN, TwilioApi, make_settings
 from sqlalchemy import Engine, select
 
 from shared.alerts import Dispatcher, enqueue

@@ -30,7 +30,7 @@ def test_overview_shows_account_positions_and_health(live: Live, http: requests.
 
 def test_orders_and_alerts_pages(live: Live, http: requests.Session) -> None:
     html = http.get(f"{live.url}/orders", timeout=5).text
-    for text in ("TW-CSP-KO-20261120-60P-O3", "0000e0d5.6571b9a2.01.01", "Filled", "0.72", "$1.31"):
+    for text in ("TW-CSP-KO-20261120-60P-O3", "0000e0d5.6571b9a2.01.01", "Filled", "0.72", "0.715", "$1.31"):
         assert text in html, text
     html = http.get(f"{live.url}/alerts", timeout=5).text
     assert "Sold 2 KO Nov20 60 P @ 0.715" in html and "email: sent" in html and "sms: pending" in html

@@ -27,6 +27,8 @@ def test_formatting() -> None:
     assert f.percent(0.1234) == "12.3 %" and f.strike(600.0) == "600" and f.strike(22.5) == "22.5"
     assert f.strike(2.75) == "2.75" and f.quantity(-2.0) == "-2" and f.pnl_class(-1) == "neg"
     assert f.age(8.7) == "8 s" and f.age(185) == "3 min 5 s" and f.age(None) == "never"
+    assert f.price(0.715) == "0.715" and f.price(6.5) == "6.50" and f.price(1.23456) == "1.2346"
+    assert f.price(1234.5) == "1,234.50"
     assert f.expiry("20261218") == "2026-12-18"
     assert f.timestamp("2026-11-21T14:30:05.123+00:00") == "2026-11-21 14:30:05 UTC"
 

@@ -33,17 +33,41 @@ class Sim:
         """Connect a fresh ib_async IB to the simulator."""
         ib = IB()
         ib.RaiseRequestErrors = False
-        ib.connect(self.host, self.port, clientId=client_id if client_id is not None else next(_client_ids),
-                   timeout=timeout)
+        ib.connect(
+            self.host,
+            self.port,
+            clientId=client_id if client_id is not None else next(_client_ids),
+            timeout=timeout,
+        )
         return ib
 
 
 def start_sim(max_version: int, *extra: str) -> Sim:
     """Start ``python -m simulator`` on a free port and parse the port from its one stdout line."""
-    cmd = [sys.executable, "-m", "simulator", "--port", "0", "--max-version", str(max_version),
-           "--fill-delay", "0.3", "--tick-interval", "0.25", "--account-interval", "2", *extra]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "simulator",
+        "--port",
+        "0",
+        "--max-version",
+        str(max_version),
+        "--fill-delay",
+        "0.3",
+        "--tick-interval",
+        "0.25",
+        "--account-interval",
+        "2",
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert proc.stdout is not None and proc.stderr is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -78,6 +102,8 @@ def sim(request: pytest.FixtureRequest) -> Iterator[Sim]:
     s = start_sim(request.param)
     yield s
     assert stop_sim(s) == 0
+    problems = [line for line in s.log_lines if "Traceback" in line or " ERROR " in line]
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
