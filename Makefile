@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run start test lint typecheck pytest bench doctor clean
+.PHONY: run start test lint typecheck pytest browser-deps clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
-	$(VENV)/bin/pytest -q
+## browser-deps: Debian's headless Chromium for the page tests (installed when missing and we are root)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian package) for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || { echo "could not install chromium"; exit 1; }; \
+	  else echo "the browser tests need chromium: run 'sudo apt-get install chromium'"; exit 1; fi; }
+
+pytest: $(STAMP) browser-deps
+	$(VENV)/bin/python -m pytest -q
 
 ## test: everything CI runs
 test: lint typecheck pytest

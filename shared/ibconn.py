@@ -109,15 +109,17 @@ class IBConnection:
                 account=s.TWS_ACCOUNT,
             )
         )
+        # a connection attempt abandoned at shutdown may still fail later: mark that failure as seen
+        connect.add_done_callback(lambda t: t.cancelled() or t.exception())
         in_use = asyncio.ensure_future(self._in_use.wait())
         try:
             done, _ = await asyncio.wait({connect, in_use}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (connect, in_use):
-                if not task.done():
-                    task.cancel()
-                elif not task.cancelled():
-                    task.exception()  # mark it retrieved; it is handled below or the wait was cancelled
+            pending = [t for t in (connect, in_use) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:  # let an abandoned attempt finish before we leave (no stray task at shutdown)
+                await asyncio.gather(*pending, return_exceptions=True)
         if in_use in done and not (connect in done and connect.exception() is None):
             self.ib.disconnect()
             return False
@@ -192,10 +194,12 @@ class IBConnection:
         """The process is stopping: a lost connection is no longer re-established."""
         self._stopping = True
 
-    def disconnect(self) -> None:
-        """Disconnect for good (no reconnect)."""
+    async def close(self) -> None:
+        """Disconnect for good: stop any reconnection under way, then close the socket."""
         self._stopping = True
-        if self._reconnect_task is not None:
-            self._reconnect_task.cancel()
+        task = self._reconnect_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if self.ib.isConnected():
             self.ib.disconnect()

@@ -156,13 +156,14 @@ class Component(ABC):
             self.log.info("%s running", self.name)
             await self.stop_event.wait()
         connect.cancel()
+        await asyncio.gather(connect, return_exceptions=True)
         self.log.info("stopping")
         self.scheduler.shutdown(wait=False)
         try:
             await asyncio.wait_for(self.on_stop(), 3)
         except Exception:
             self.log.exception("error while stopping")
-        self.conn.disconnect()
+        await self.conn.close()
         self.heartbeat.set("stopped", "stopped by signal")
         return 0
 

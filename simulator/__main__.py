@@ -31,14 +31,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7497, help="listen port; 0 picks a free one")
     p.add_argument("--account", default="DU1234567", help="simulated account code")
-    p.add_argument("--max-version", type=int, default=MAX_SERVER_VERSION,
-                   help=f"highest server version to negotiate ({MIN_SERVER_VERSION}..{MAX_SERVER_VERSION})")
+    p.add_argument(
+        "--max-version",
+        type=int,
+        default=MAX_SERVER_VERSION,
+        help=f"highest server version to negotiate ({MIN_SERVER_VERSION}..{MAX_SERVER_VERSION})",
+    )
     p.add_argument("--seed", type=int, default=7, help="market model seed")
     p.add_argument("--fill-delay", type=float, default=1.0, help="seconds an order rests before it can fill")
     p.add_argument("--cash", type=float, default=100_000.0, help="starting cash in USD")
     p.add_argument("--tick-interval", type=float, default=1.0, help="seconds between streamed tick updates")
-    p.add_argument("--account-interval", type=float, default=15.0,
-                   help="seconds between periodic account/portfolio pushes")
+    p.add_argument(
+        "--account-interval",
+        type=float,
+        default=15.0,
+        help="seconds between periodic account/portfolio pushes",
+    )
     p.add_argument("--data-dir", default=None, help="market data directory (default: shipped data)")
     p.add_argument("--log-level", default=os.environ.get("SIM_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
@@ -64,17 +72,27 @@ def build_market(args: argparse.Namespace) -> Any:
 async def serve(args: argparse.Namespace) -> None:
     """Run until SIGTERM/SIGINT."""
     market = build_market(args)
-    config = ServerConfig(host=args.host, port=args.port, account=args.account, max_version=args.max_version,
-                          cash=args.cash, fill_delay=args.fill_delay, tick_interval=args.tick_interval,
-                          account_interval=args.account_interval)
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        account=args.account,
+        max_version=args.max_version,
+        cash=args.cash,
+        fill_delay=args.fill_delay,
+        tick_interval=args.tick_interval,
+        account_interval=args.account_interval,
+    )
     server = SimServer(market, config)
     host, port = await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"thetawheel simulator: account {config.account} listening on {host}:{port} "
-          f"(server versions {MIN_SERVER_VERSION}-{config.max_version})", flush=True)
+    print(
+        f"thetawheel simulator: account {config.account} listening on {host}:{port} "
+        f"(server versions {MIN_SERVER_VERSION}-{config.max_version})",
+        flush=True,
+    )
     await stop.wait()
     log.info("shutting down")
     await server.close()
@@ -83,8 +101,11 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     asyncio.run(serve(args))
     return 0
 

@@ -71,9 +71,17 @@ def send_order_state(s: Session, order: SimOrder) -> None:
 
 def order_status(order: SimOrder) -> list[enc.Field]:
     """orderStatus for the order's current state."""
-    return enc.order_status(order.order_id, order.status, order.filled, order.remaining,
-                            order.avg_fill_price, order.perm_id, order.parent_id, order.last_fill_price,
-                            order.client_id)
+    return enc.order_status(
+        order.order_id,
+        order.status,
+        order.filled,
+        order.remaining,
+        order.avg_fill_price,
+        order.perm_id,
+        order.parent_id,
+        order.last_fill_price,
+        order.client_id,
+    )
 
 
 def _req_open_orders(s: Session, r: FieldReader) -> None:
@@ -113,9 +121,18 @@ def send_account(s: Session, end: bool) -> None:
         px = mark(pos.spec)
         mult = enc.multiplier(pos.spec)
         mkt_value = pos.qty * px * mult
-        s.send(enc.portfolio_value(pos.spec, pos.qty, round(px, 4), round(mkt_value, 2),
-                                   round(pos.avg_cost, 6), round(mkt_value - pos.qty * pos.avg_cost, 2),
-                                   round(pos.realized_pnl, 2), broker.account))
+        s.send(
+            enc.portfolio_value(
+                pos.spec,
+                pos.qty,
+                round(px, 4),
+                round(mkt_value, 2),
+                round(pos.avg_cost, 6),
+                round(mkt_value - pos.qty * pos.avg_cost, 2),
+                round(pos.realized_pnl, 2),
+                broker.account,
+            )
+        )
     s.send(enc.account_time(server.market.now()))
     if end:
         s.send(enc.account_download_end(broker.account))
@@ -195,9 +212,26 @@ def matches(e: SimExecution, f: ExecFilter, account: str) -> bool:
 def send_execution(s: Session, req_id: int, e: SimExecution) -> None:
     """execDetails for one execution."""
     o = e.order
-    s.send(enc.exec_details(req_id, s.version, o.order_id, o.spec, e.exec_id, e.time, o.account, e.exchange,
-                            e.side, e.shares, e.price, o.perm_id, o.client_id, e.cum_qty, e.avg_price,
-                            o.order_ref))
+    s.send(
+        enc.exec_details(
+            req_id,
+            s.version,
+            o.order_id,
+            o.spec,
+            e.exec_id,
+            e.time,
+            o.account,
+            e.exchange,
+            e.side,
+            e.shares,
+            e.price,
+            o.perm_id,
+            o.client_id,
+            e.cum_qty,
+            e.avg_price,
+            o.order_ref,
+        )
+    )
 
 
 def _req_executions(s: Session, r: FieldReader) -> None:
@@ -218,12 +252,16 @@ def _place_order(s: Session, r: FieldReader) -> None:
     req = read_place_order(r, s.version)
     server = s.server
     if req.contract.sec_type == "BAG":
-        s.error(req.order_id, 201, "Order rejected - reason:Combo (BAG) orders are not supported by the "
-                                   "simulator yet")
+        s.error(
+            req.order_id,
+            201,
+            "Order rejected - reason:Combo (BAG) orders are not supported by the simulator yet",
+        )
         return
     if req.what_if:
-        s.error(req.order_id, 201,
-                "Order rejected - reason:What-if orders are not supported by the simulator")
+        s.error(
+            req.order_id, 201, "Order rejected - reason:What-if orders are not supported by the simulator"
+        )
         return
     specs = resolve(server.market, req.contract)
     if len(specs) != 1:
@@ -235,10 +273,18 @@ def _place_order(s: Session, r: FieldReader) -> None:
         log.info("client %d order %d rejected: %s", s.client_id, req.order_id, exc.message)
         s.error(req.order_id, exc.code, exc.message)
         return
-    log.info("client %d %s order %d: %s %g %s %s @ %s ref=%r", s.client_id,
-             "modified" if modified else "placed", order.order_id, order.action, order.quantity,
-             enc.sec_type(order.spec), getattr(order.spec, "local_symbol", order.spec.symbol),
-             order.lmt_price if order.order_type == "LMT" else "MKT", order.order_ref)
+    log.info(
+        "client %d %s order %d: %s %g %s %s @ %s ref=%r",
+        s.client_id,
+        "modified" if modified else "placed",
+        order.order_id,
+        order.action,
+        order.quantity,
+        enc.sec_type(order.spec),
+        getattr(order.spec, "local_symbol", order.spec.symbol),
+        order.lmt_price if order.order_type == "LMT" else "MKT",
+        order.order_ref,
+    )
     if modified:
         order.status = "Submitted" if order.transmit else "PreSubmitted"
         send_order_state(s, order)
@@ -278,9 +324,13 @@ def _req_global_cancel(s: Session, r: FieldReader) -> None:
 # ---------------------------------------------------------------------- fills and pushes
 def check_orders(server: SimServer) -> None:
     """Fill every working, transmitted order that has rested ``fill_delay`` s and is marketable now."""
-    due = [o for o in server.broker.open_orders()
-           if o.transmit and o.status == "Submitted"
-           and time.monotonic() - o.placed_at >= server.config.fill_delay]
+    due = [
+        o
+        for o in server.broker.open_orders()
+        if o.transmit
+        and o.status == "Submitted"
+        and time.monotonic() - o.placed_at >= server.config.fill_delay
+    ]
     if not due:
         return
     server.market.step()
@@ -294,14 +344,20 @@ def check_orders(server: SimServer) -> None:
         price = round(round(price / tick) * tick, 4)
         exchange = "CBOE" if enc.is_option(order.spec) else "ISLAND"
         execution = server.broker.fill(order, price, exchange)
-        log.info("filled client %d order %d: %s %g @ %.4f commission %.2f", order.client_id, order.order_id,
-                 execution.side, execution.shares, price, execution.commission)
+        log.info(
+            "filled client %d order %d: %s %g @ %.4f commission %.2f",
+            order.client_id,
+            order.order_id,
+            execution.side,
+            execution.shares,
+            price,
+            execution.commission,
+        )
         owner = server.sessions.get(order.client_id)
         if owner is not None:
             send_execution(owner, -1, execution)
             send_order_state(owner, order)
-            owner.send(enc.commission_report(execution.exec_id, execution.commission,
-                                             execution.realized_pnl))
+            owner.send(enc.commission_report(execution.exec_id, execution.commission, execution.realized_pnl))
         for session in server.sessions.values():
             if session.positions_subscribed:
                 pos = server.broker.positions[order.spec.con_id]

@@ -131,8 +131,9 @@ def commission_for(spec: Spec, qty: float, price: float) -> float:
 class Broker:
     """The single simulated account shared by all client connections."""
 
-    def __init__(self, account: str = "DU1234567", cash: float = 100_000.0, clock: Callable[[], datetime]
-                 | None = None) -> None:
+    def __init__(
+        self, account: str = "DU1234567", cash: float = 100_000.0, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.account = account
         self.cash = float(cash)
         self.realized_pnl = 0.0
@@ -153,16 +154,19 @@ class Broker:
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
         """Working orders, optionally of one client only."""
-        return [o for o in self.orders.values()
-                if o.working and (client_id is None or o.client_id == client_id)]
+        return [
+            o for o in self.orders.values() if o.working and (client_id is None or o.client_id == client_id)
+        ]
 
     def place(self, client_id: int, req: OrderReq, spec: Spec, mark: Mark) -> tuple[SimOrder, bool]:
         """Create or modify an order; returns (order, is_modification). Raises OrderRejected."""
         if req.action not in ("BUY", "SELL"):
             raise OrderRejected(201, f"Order rejected - reason:Invalid action '{req.action}'")
         if req.order_type not in ("LMT", "MKT"):
-            raise OrderRejected(10_052, f"Order rejected - reason:Order type {req.order_type} is not "
-                                        "supported by the simulator")
+            raise OrderRejected(
+                10_052,
+                f"Order rejected - reason:Order type {req.order_type} is not supported by the simulator",
+            )
         if req.total_quantity <= 0:
             raise OrderRejected(201, "Order rejected - reason:The order size must be positive")
         if req.order_type == "LMT" and (req.lmt_price == UNSET_DOUBLE or req.lmt_price <= 0):
@@ -179,15 +183,24 @@ class Broker:
         price = req.lmt_price if req.order_type == "LMT" else mark(spec)
         signed = req.total_quantity if req.action == "BUY" else -req.total_quantity
         need = self.requirement(spec, signed, price, mark)
-        reserved = sum(self.requirement(o.spec, o.remaining if o.action == "BUY" else -o.remaining,
-                                        o.lmt_price if o.order_type == "LMT" else mark(o.spec), mark)
-                       for o in self.open_orders() if o is not existing)
+        reserved = sum(
+            self.requirement(
+                o.spec,
+                o.remaining if o.action == "BUY" else -o.remaining,
+                o.lmt_price if o.order_type == "LMT" else mark(o.spec),
+                mark,
+            )
+            for o in self.open_orders()
+            if o is not existing
+        )
         available = self.available_funds(mark) - reserved
         if need > 0 and need > available + 1e-6:
             raise OrderRejected(
-                201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. INSUFFICIENT FUNDS: IN ORDER TO "
-                     f"OBTAIN THE DESIRED POSITION YOUR AVAILABLE FUNDS [{available:,.2f} USD] MUST EXCEED "
-                     f"THE INITIAL MARGIN REQUIREMENT [{need:,.2f} USD]")
+                201,
+                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. INSUFFICIENT FUNDS: IN ORDER TO "
+                f"OBTAIN THE DESIRED POSITION YOUR AVAILABLE FUNDS [{available:,.2f} USD] MUST EXCEED "
+                f"THE INITIAL MARGIN REQUIREMENT [{need:,.2f} USD]",
+            )
         if existing is not None:
             existing.quantity = req.total_quantity
             existing.lmt_price = req.lmt_price
@@ -198,13 +211,29 @@ class Broker:
             existing.placed_at = time.monotonic()
             return existing, True
         order = SimOrder(
-            order_id=req.order_id, client_id=client_id, perm_id=next(self._perm_ids), spec=spec,
-            action=req.action, quantity=req.total_quantity, order_type=req.order_type,
-            lmt_price=req.lmt_price, account=self.account, aux_price=req.aux_price, tif=req.tif or "DAY",
-            oca_group=req.oca_group, open_close=req.open_close, origin=req.origin, order_ref=req.order_ref,
-            outside_rth=req.outside_rth, hidden=req.hidden, transmit=req.transmit, parent_id=req.parent_id,
-            good_till_date=req.good_till_date, algo_strategy=req.algo_strategy,
-            algo_params=list(req.algo_params))
+            order_id=req.order_id,
+            client_id=client_id,
+            perm_id=next(self._perm_ids),
+            spec=spec,
+            action=req.action,
+            quantity=req.total_quantity,
+            order_type=req.order_type,
+            lmt_price=req.lmt_price,
+            account=self.account,
+            aux_price=req.aux_price,
+            tif=req.tif or "DAY",
+            oca_group=req.oca_group,
+            open_close=req.open_close,
+            origin=req.origin,
+            order_ref=req.order_ref,
+            outside_rth=req.outside_rth,
+            hidden=req.hidden,
+            transmit=req.transmit,
+            parent_id=req.parent_id,
+            good_till_date=req.good_till_date,
+            algo_strategy=req.algo_strategy,
+            algo_params=list(req.algo_params),
+        )
         self.orders[(client_id, req.order_id)] = order
         return order, False
 
@@ -253,9 +282,18 @@ class Broker:
         order.commission += comm
         order.status = "Filled"
         execution = SimExecution(
-            exec_id=f"{self._exec_prefix}.{next(self._exec_seq):08x}.01.01", order=order, time=self._clock(),
-            side="BOT" if order.action == "BUY" else "SLD", shares=qty, price=price, cum_qty=order.filled,
-            avg_price=order.avg_fill_price, commission=comm, realized_pnl=realized, exchange=exchange)
+            exec_id=f"{self._exec_prefix}.{next(self._exec_seq):08x}.01.01",
+            order=order,
+            time=self._clock(),
+            side="BOT" if order.action == "BUY" else "SLD",
+            shares=qty,
+            price=price,
+            cum_qty=order.filled,
+            avg_price=order.avg_fill_price,
+            commission=comm,
+            realized_pnl=realized,
+            exchange=exchange,
+        )
         self.executions.append(execution)
         return execution
 
@@ -320,11 +358,17 @@ class Broker:
     def _shares_free_for_calls(self, spec: Spec) -> float:
         """Number of call contracts the long stock of the underlying can still cover."""
         symbol = spec.symbol
-        shares = sum(p.qty for p in self.positions.values()
-                     if not is_option(p.spec) and p.spec.symbol == symbol)
-        short_calls = sum(-p.qty for p in self.positions.values()
-                          if is_option(p.spec) and p.spec.symbol == symbol and p.qty < 0
-                          and getattr(p.spec, "right", "") == "C")
+        shares = sum(
+            p.qty for p in self.positions.values() if not is_option(p.spec) and p.spec.symbol == symbol
+        )
+        short_calls = sum(
+            -p.qty
+            for p in self.positions.values()
+            if is_option(p.spec)
+            and p.spec.symbol == symbol
+            and p.qty < 0
+            and getattr(p.spec, "right", "") == "C"
+        )
         return max(0.0, shares / multiplier(spec) - short_calls)
 
     def _underlying_mark(self, spec: Spec, mark: Mark) -> float:
@@ -355,8 +399,9 @@ class Broker:
                 mult = multiplier(p.spec)
                 cover = max(0.0, shares_by_symbol.get(p.spec.symbol, 0.0)) / mult
                 naked = max(0.0, -p.qty - cover)
-                shares_by_symbol[p.spec.symbol] = max(0.0, shares_by_symbol.get(p.spec.symbol, 0.0)
-                                                      + p.qty * mult)
+                shares_by_symbol[p.spec.symbol] = max(
+                    0.0, shares_by_symbol.get(p.spec.symbol, 0.0) + p.qty * mult
+                )
                 total += naked * float(getattr(p.spec, "strike", 0.0)) * mult
         return total
 
@@ -374,8 +419,9 @@ class Broker:
 
     def unrealized_pnl(self, mark: Mark) -> float:
         """Sum over positions of qty × mark × multiplier − qty × avgCost (dollars)."""
-        return sum(p.qty * mark(p.spec) * multiplier(p.spec) - p.qty * p.avg_cost
-                   for p in self.positions.values())
+        return sum(
+            p.qty * mark(p.spec) * multiplier(p.spec) - p.qty * p.avg_cost for p in self.positions.values()
+        )
 
     def account_values(self, mark: Mark) -> list[tuple[str, str, str]]:
         """(key, value, currency) rows as TWS sends them via accountValue, in USD and BASE."""
@@ -384,26 +430,50 @@ class Broker:
         avail = nlv - margin
         gross = self.gross_position_value(mark)
         stock = sum(p.qty * mark(p.spec) for p in self.positions.values() if not is_option(p.spec))
-        opts = sum(p.qty * mark(p.spec) * multiplier(p.spec) for p in self.positions.values()
-                   if is_option(p.spec))
+        opts = sum(
+            p.qty * mark(p.spec) * multiplier(p.spec) for p in self.positions.values() if is_option(p.spec)
+        )
         unreal = self.unrealized_pnl(mark)
         money = {
-            "NetLiquidation": nlv, "TotalCashValue": self.cash, "CashBalance": self.cash,
-            "SettledCash": self.cash, "AvailableFunds": avail, "ExcessLiquidity": avail,
-            "BuyingPower": max(0.0, avail), "EquityWithLoanValue": nlv, "FullInitMarginReq": margin,
-            "FullMaintMarginReq": margin, "InitMarginReq": margin, "MaintMarginReq": margin,
-            "FullAvailableFunds": avail, "FullExcessLiquidity": avail, "GrossPositionValue": gross,
-            "StockMarketValue": stock, "OptionMarketValue": opts, "UnrealizedPnL": unreal,
+            "NetLiquidation": nlv,
+            "TotalCashValue": self.cash,
+            "CashBalance": self.cash,
+            "SettledCash": self.cash,
+            "AvailableFunds": avail,
+            "ExcessLiquidity": avail,
+            "BuyingPower": max(0.0, avail),
+            "EquityWithLoanValue": nlv,
+            "FullInitMarginReq": margin,
+            "FullMaintMarginReq": margin,
+            "InitMarginReq": margin,
+            "MaintMarginReq": margin,
+            "FullAvailableFunds": avail,
+            "FullExcessLiquidity": avail,
+            "GrossPositionValue": gross,
+            "StockMarketValue": stock,
+            "OptionMarketValue": opts,
+            "UnrealizedPnL": unreal,
             "RealizedPnL": self.realized_pnl,
         }
-        rows: list[tuple[str, str, str]] = [("AccountCode", self.account, ""),
-                                            ("AccountType", "INDIVIDUAL", ""),
-                                            ("Currency", "USD", "USD"), ("Currency", "BASE", "BASE"),
-                                            ("Cushion", f"{(avail / nlv) if nlv else 0:.6f}", ""),
-                                            ("ExchangeRate", "1.00", "USD"), ("ExchangeRate", "1.00", "BASE")]
+        rows: list[tuple[str, str, str]] = [
+            ("AccountCode", self.account, ""),
+            ("AccountType", "INDIVIDUAL", ""),
+            ("Currency", "USD", "USD"),
+            ("Currency", "BASE", "BASE"),
+            ("Cushion", f"{(avail / nlv) if nlv else 0:.6f}", ""),
+            ("ExchangeRate", "1.00", "USD"),
+            ("ExchangeRate", "1.00", "BASE"),
+        ]
         for key, value in money.items():
             rows.append((key, f"{value:.2f}", "USD"))
-            if key in ("TotalCashValue", "CashBalance", "NetLiquidation", "UnrealizedPnL", "RealizedPnL",
-                       "StockMarketValue", "OptionMarketValue"):
+            if key in (
+                "TotalCashValue",
+                "CashBalance",
+                "NetLiquidation",
+                "UnrealizedPnL",
+                "RealizedPnL",
+                "StockMarketValue",
+                "OptionMarketValue",
+            ):
                 rows.append((key, f"{value:.2f}", "BASE"))
         return rows

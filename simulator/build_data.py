@@ -26,7 +26,7 @@ from simulator.listing import strike_increment
 
 REPO = Path(__file__).resolve().parent.parent
 BARS_SESSIONS = 504  # two years of sessions shipped per symbol
-ETFS = {"SPY", "QQQ", "IWM", "SOXX"}
+ETFS = {"SPY", "QQQ", "IWM"}  # index ETFs: $1 strikes at any price, more weeklies (SOXX lists like a stock)
 
 #: (IB conId, long name, primary exchange).  conIds are IB's where known; others are deterministic.
 META: dict[str, tuple[int, str, str]] = {

@@ -33,10 +33,13 @@ OPT_ORDER_TYPES = (
     "PEGPRMVOL,PEGSRFVOL,POSTONLY,PRICECHK,REL,REL2MID,RELPCTOFS,RTH,SCALE,SCALERST,SIZECHK,SNAPMID,"
     "SNAPMKT,SNAPREL,STP,STPLMT,TRAIL,TRAILLIT,TRAILLMT,TRAILMIT,VOLAT,WHATIF"
 )
-STK_EXCHANGES = ("SMART,AMEX,NYSE,CBOE,PHLX,ISE,CHX,ARCA,NASDAQ,DRCTEDGE,BEX,BATS,EDGEA,BYX,IEX,LTSE,"
-                 "MEMX,PEARL")
-OPT_EXCHANGES = ("SMART,AMEX,CBOE,PHLX,PSE,ISE,BOX,BATS,NASDAQOM,CBOE2,NASDAQBX,MIAX,GEMINI,EDGX,MERCURY,"
-                 "PEARL,EMERALD,MEMX")
+STK_EXCHANGES = (
+    "SMART,AMEX,NYSE,CBOE,PHLX,ISE,CHX,ARCA,NASDAQ,DRCTEDGE,BEX,BATS,EDGEA,BYX,IEX,LTSE,MEMX,PEARL"
+)
+OPT_EXCHANGES = (
+    "SMART,AMEX,CBOE,PHLX,PSE,ISE,BOX,BATS,NASDAQOM,CBOE2,NASDAQBX,MIAX,GEMINI,EDGX,MERCURY,"
+    "PEARL,EMERALD,MEMX"
+)
 ETFS = frozenset({"SPY", "QQQ", "IWM", "DIA", "XLF", "XLE", "GLD", "TLT", "EEM"})
 
 
@@ -61,8 +64,19 @@ def contract11(spec: Spec, exchange: str = "SMART", primary: bool = False) -> Fi
     if is_option(spec):
         o: OptionSpec = spec  # type: ignore[assignment]
         exch = "" if primary else exchange
-        return [o.con_id, o.symbol, "OPT", o.expiry, o.strike, o.right, str(o.multiplier), exch, "USD",
-                o.local_symbol, o.trading_class]
+        return [
+            o.con_id,
+            o.symbol,
+            "OPT",
+            o.expiry,
+            o.strike,
+            o.right,
+            str(o.multiplier),
+            exch,
+            "USD",
+            o.local_symbol,
+            o.trading_class,
+        ]
     s: StockSpec = spec  # type: ignore[assignment]
     exch = s.primary_exchange if primary else exchange
     return [s.con_id, s.symbol, "STK", "", 0.0, "", "", exch, s.currency, s.symbol, s.symbol]
@@ -96,8 +110,9 @@ def trading_hours(day: date, open_hm: str, close_hm: str, days: int = 5) -> str:
     return ";".join(parts)
 
 
-def contract_data(req_id: int, spec: Spec, version: int, today: date, long_name: str,
-                  under_con_id: int = 0) -> Fields:
+def contract_data(
+    req_id: int, spec: Spec, version: int, today: date, long_name: str, under_con_id: int = 0
+) -> Fields:
     """contractData (10): 39 fields below 164 (with version and mdSizeMultiplier), 40 at ≥ 164."""
     opt = is_option(spec)
     fields: Fields = [Out.CONTRACT_DATA]
@@ -106,27 +121,93 @@ def contract_data(req_id: int, spec: Spec, version: int, today: date, long_name:
     fields.append(req_id)
     if opt:
         o: OptionSpec = spec  # type: ignore[assignment]
-        fields += [o.symbol, "OPT", o.expiry, o.strike, o.right, "SMART", "USD", o.local_symbol,
-                   o.trading_class, o.trading_class, o.con_id, o.min_tick]
+        fields += [
+            o.symbol,
+            "OPT",
+            o.expiry,
+            o.strike,
+            o.right,
+            "SMART",
+            "USD",
+            o.local_symbol,
+            o.trading_class,
+            o.trading_class,
+            o.con_id,
+            o.min_tick,
+        ]
     else:
         s: StockSpec = spec  # type: ignore[assignment]
-        fields += [s.symbol, "STK", "", 0.0, "", "SMART", s.currency, s.symbol, s.symbol, s.symbol,
-                   s.con_id, s.min_tick]
+        fields += [
+            s.symbol,
+            "STK",
+            "",
+            0.0,
+            "",
+            "SMART",
+            s.currency,
+            s.symbol,
+            s.symbol,
+            s.symbol,
+            s.con_id,
+            s.min_tick,
+        ]
     if version < 164:
         fields.append(1)  # mdSizeMultiplier (obsolete)
     n_exch = len((OPT_EXCHANGES if opt else STK_EXCHANGES).split(","))
     rule = "32" if opt else "26"
     hours_open = ("0930", "1600") if opt else ("0400", "2000")
     if opt:
-        fields += [str(o.multiplier), OPT_ORDER_TYPES, OPT_EXCHANGES, 1, under_con_id, long_name, "",
-                   o.expiry[:6], "", "", "", "US/Eastern",
-                   trading_hours(today, *hours_open), trading_hours(today, "0930", "1600"), "", "", 0,
-                   2, o.symbol, "STK", ",".join([rule] * n_exch), o.expiry, ""]
+        fields += [
+            str(o.multiplier),
+            OPT_ORDER_TYPES,
+            OPT_EXCHANGES,
+            1,
+            under_con_id,
+            long_name,
+            "",
+            o.expiry[:6],
+            "",
+            "",
+            "",
+            "US/Eastern",
+            trading_hours(today, *hours_open),
+            trading_hours(today, "0930", "1600"),
+            "",
+            "",
+            0,
+            2,
+            o.symbol,
+            "STK",
+            ",".join([rule] * n_exch),
+            o.expiry,
+            "",
+        ]
     else:
-        fields += ["", STK_ORDER_TYPES, STK_EXCHANGES, 1, 0, long_name, s.primary_exchange,
-                   "", "", "", "", "US/Eastern",
-                   trading_hours(today, *hours_open), trading_hours(today, "0930", "1600"), "", "", 0,
-                   1, "", "", ",".join([rule] * n_exch), "", "ETF" if s.symbol in ETFS else "COMMON"]
+        fields += [
+            "",
+            STK_ORDER_TYPES,
+            STK_EXCHANGES,
+            1,
+            0,
+            long_name,
+            s.primary_exchange,
+            "",
+            "",
+            "",
+            "",
+            "US/Eastern",
+            trading_hours(today, *hours_open),
+            trading_hours(today, "0930", "1600"),
+            "",
+            "",
+            0,
+            1,
+            "",
+            "",
+            ",".join([rule] * n_exch),
+            "",
+            "ETF" if s.symbol in ETFS else "COMMON",
+        ]
     if version == 163:
         fields.append(100 if not opt else 1)
     if version >= 164:
@@ -139,11 +220,28 @@ def contract_data_end(req_id: int) -> Fields:
     return [Out.CONTRACT_DATA_END, 1, req_id]
 
 
-def sec_def_opt_params(req_id: int, exchange: str, under_con_id: int, trading_class: str, mult: int,
-                       expiries: Sequence[str], strikes: Sequence[float]) -> Fields:
+def sec_def_opt_params(
+    req_id: int,
+    exchange: str,
+    under_con_id: int,
+    trading_class: str,
+    mult: int,
+    expiries: Sequence[str],
+    strikes: Sequence[float],
+) -> Fields:
     """securityDefinitionOptionParameter (75): no version; expiries then strikes, nothing after."""
-    return [Out.SECURITY_DEFINITION_OPTION_PARAMETER, req_id, exchange, under_con_id, trading_class,
-            str(mult), len(expiries), *expiries, len(strikes), *strikes]
+    return [
+        Out.SECURITY_DEFINITION_OPTION_PARAMETER,
+        req_id,
+        exchange,
+        under_con_id,
+        trading_class,
+        str(mult),
+        len(expiries),
+        *expiries,
+        len(strikes),
+        *strikes,
+    ]
 
 
 def sec_def_opt_params_end(req_id: int) -> Fields:
@@ -166,12 +264,33 @@ def tick_generic(req_id: int, tick_type: int, value: float) -> Fields:
     return [Out.TICK_GENERIC, 6, req_id, tick_type, value]
 
 
-def tick_option_computation(req_id: int, tick_type: int, iv: float, delta: float, opt_price: float,
-                            pv_dividend: float, gamma: float, vega: float, theta: float,
-                            und_price: float) -> Fields:
+def tick_option_computation(
+    req_id: int,
+    tick_type: int,
+    iv: float,
+    delta: float,
+    opt_price: float,
+    pv_dividend: float,
+    gamma: float,
+    vega: float,
+    theta: float,
+    und_price: float,
+) -> Fields:
     """tickOptionComputation (21): exactly 12 fields at ≥ 156 (no version; tickAttrib 0 = return based)."""
-    return [Out.TICK_OPTION_COMPUTATION, req_id, tick_type, 0, iv, delta, opt_price, pv_dividend, gamma,
-            vega, theta, und_price]
+    return [
+        Out.TICK_OPTION_COMPUTATION,
+        req_id,
+        tick_type,
+        0,
+        iv,
+        delta,
+        opt_price,
+        pv_dividend,
+        gamma,
+        vega,
+        theta,
+        und_price,
+    ]
 
 
 def tick_snapshot_end(req_id: int) -> Fields:
@@ -189,8 +308,16 @@ def historical_data(req_id: int, start: str, end: str, bars: Sequence[Bar]) -> F
     fields: Fields = [Out.HISTORICAL_DATA, req_id, start, end, len(bars)]
     for b in bars:
         wap = round((b.high + b.low + b.close) / 3, 4)
-        fields += [b.date.replace("-", ""), b.open, b.high, b.low, b.close, b.volume, wap,
-                   max(1, b.volume // 100)]
+        fields += [
+            b.date.replace("-", ""),
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            wap,
+            max(1, b.volume // 100),
+        ]
     return fields
 
 
@@ -199,11 +326,29 @@ def account_value(key: str, value: str, currency: str, account: str) -> Fields:
     return [Out.ACCT_VALUE, 2, key, value, currency, account]
 
 
-def portfolio_value(spec: Spec, position: float, market_price: float, market_value: float,
-                    avg_cost: float, unrealized: float, realized: float, account: str) -> Fields:
+def portfolio_value(
+    spec: Spec,
+    position: float,
+    market_price: float,
+    market_value: float,
+    avg_cost: float,
+    unrealized: float,
+    realized: float,
+    account: str,
+) -> Fields:
     """portfolioValue (7): exactly 20 fields; avgCost per share (STK) or per contract (OPT, × multiplier)."""
-    return [Out.PORTFOLIO_VALUE, 8, *contract11(spec, primary=True), position, market_price, market_value,
-            avg_cost, unrealized, realized, account]
+    return [
+        Out.PORTFOLIO_VALUE,
+        8,
+        *contract11(spec, primary=True),
+        position,
+        market_price,
+        market_value,
+        avg_cost,
+        unrealized,
+        realized,
+        account,
+    ]
 
 
 def account_time(ts: datetime) -> Fields:
@@ -226,8 +371,9 @@ def position_end() -> Fields:
     return [Out.POSITION_END, 1]
 
 
-def account_update_multi(req_id: int, account: str, model: str, key: str, value: str,
-                         currency: str) -> Fields:
+def account_update_multi(
+    req_id: int, account: str, model: str, key: str, value: str, currency: str
+) -> Fields:
     """accountUpdateMulti (73): 8 fields."""
     return [Out.ACCOUNT_UPDATE_MULTI, 1, req_id, account, model, key, value, currency]
 
@@ -237,21 +383,78 @@ def account_update_multi_end(req_id: int) -> Fields:
     return [Out.ACCOUNT_UPDATE_MULTI_END, 1, req_id]
 
 
-def order_status(order_id: int, status: str, filled: float, remaining: float, avg_fill_price: float,
-                 perm_id: int, parent_id: int, last_fill_price: float, client_id: int,
-                 why_held: str = "", mkt_cap_price: float = 0.0) -> Fields:
+def order_status(
+    order_id: int,
+    status: str,
+    filled: float,
+    remaining: float,
+    avg_fill_price: float,
+    perm_id: int,
+    parent_id: int,
+    last_fill_price: float,
+    client_id: int,
+    why_held: str = "",
+    mkt_cap_price: float = 0.0,
+) -> Fields:
     """orderStatus (3): 12 fields, no version."""
-    return [Out.ORDER_STATUS, order_id, status, filled, remaining, avg_fill_price, perm_id, parent_id,
-            last_fill_price, client_id, why_held, mkt_cap_price]
+    return [
+        Out.ORDER_STATUS,
+        order_id,
+        status,
+        filled,
+        remaining,
+        avg_fill_price,
+        perm_id,
+        parent_id,
+        last_fill_price,
+        client_id,
+        why_held,
+        mkt_cap_price,
+    ]
 
 
-def exec_details(req_id: int, version: int, order_id: int, spec: Spec, exec_id: str, ts: datetime,
-                 account: str, exchange: str, side: str, shares: float, price: float, perm_id: int,
-                 client_id: int, cum_qty: float, avg_price: float, order_ref: str) -> Fields:
+def exec_details(
+    req_id: int,
+    version: int,
+    order_id: int,
+    spec: Spec,
+    exec_id: str,
+    ts: datetime,
+    account: str,
+    exchange: str,
+    side: str,
+    shares: float,
+    price: float,
+    perm_id: int,
+    client_id: int,
+    cum_qty: float,
+    avg_price: float,
+    order_ref: str,
+) -> Fields:
     """execDetails (11): 31 fields (+ pendingPriceRevision at ≥ 178); reqId −1 for live fills."""
-    fields: Fields = [Out.EXECUTION_DATA, req_id, order_id, *contract11(spec, exchange=exchange),
-                      exec_id, tws_time(ts), account, exchange, side, shares, price, perm_id, client_id,
-                      0, cum_qty, avg_price, order_ref, "", "", "", 2]
+    fields: Fields = [
+        Out.EXECUTION_DATA,
+        req_id,
+        order_id,
+        *contract11(spec, exchange=exchange),
+        exec_id,
+        tws_time(ts),
+        account,
+        exchange,
+        side,
+        shares,
+        price,
+        perm_id,
+        client_id,
+        0,
+        cum_qty,
+        avg_price,
+        order_ref,
+        "",
+        "",
+        "",
+        2,
+    ]
     if version >= 178:
         fields.append(False)
     return fields
@@ -264,5 +467,13 @@ def exec_details_end(req_id: int) -> Fields:
 
 def commission_report(exec_id: str, commission: float, realized_pnl: float | None) -> Fields:
     """commissionReport (59): exactly 8; realizedPNL UNSET (empty) for opening executions."""
-    return [Out.COMMISSION_REPORT, 1, exec_id, round(commission, 4), "USD",
-            None if realized_pnl is None else round(realized_pnl, 4), None, None]
+    return [
+        Out.COMMISSION_REPORT,
+        1,
+        exec_id,
+        round(commission, 4),
+        "USD",
+        None if realized_pnl is None else round(realized_pnl, 4),
+        None,
+        None,
+    ]

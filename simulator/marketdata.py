@@ -206,13 +206,27 @@ def send_ticks(s: Session, sub: MktSub, only_changed: bool) -> None:
         for t, opt_price in greeks:
             sig = hash((round(q.iv, 6), round(q.delta, 6), round(opt_price, 4), round(q.und_price, 4)))
             if changed("g", t, sig):
-                out.append(enc.tick_option_computation(
-                    sub.req_id, tt(t), q.iv, q.delta, opt_price, q.pv_dividend, q.gamma, q.vega, q.theta,
-                    q.und_price))
+                out.append(
+                    enc.tick_option_computation(
+                        sub.req_id,
+                        tt(t),
+                        q.iv,
+                        q.delta,
+                        opt_price,
+                        q.pv_dividend,
+                        q.gamma,
+                        q.vega,
+                        q.theta,
+                        q.und_price,
+                    )
+                )
     else:
         sq = market.stock_quote(spec.symbol)
-        for t, price, size in [(1, sq.bid, sq.bid_size), (2, sq.ask, sq.ask_size),
-                               (4, sq.last, sq.last_size)]:
+        for t, price, size in [
+            (1, sq.bid, sq.bid_size),
+            (2, sq.ask, sq.ask_size),
+            (4, sq.last, sq.last_size),
+        ]:
             if changed("p", t, price) | changed("ps", t, size):
                 out.append(enc.tick_price(sub.req_id, tt(t), price, size, 0))
         for t, size in [(0, sq.bid_size), (3, sq.ask_size), (5, sq.last_size), (8, sq.volume)]:
@@ -253,13 +267,27 @@ def _req_historical_data(s: Session, r: FieldReader) -> None:
         return
     spec = specs[0]
     if h.bar_size.strip().lower() not in ("1 day", "1 d", "1day"):
-        s.error(h.req_id, 162, f"Historical Market Data Service error message:Bar size {h.bar_size} is not "
-                               "supported by the simulator (only 1 day)")
+        s.error(
+            h.req_id,
+            162,
+            f"Historical Market Data Service error message:Bar size {h.bar_size} is not "
+            "supported by the simulator (only 1 day)",
+        )
         return
-    if enc.is_option(spec) or h.what_to_show not in ("TRADES", "MIDPOINT", "BID", "ASK", "ADJUSTED_LAST",
-                                                      "BID_ASK"):
-        s.error(h.req_id, 162, "Historical Market Data Service error message:No data of type "
-                               f"{h.what_to_show} is available for {enc.sec_type(spec)} {spec.symbol}")
+    if enc.is_option(spec) or h.what_to_show not in (
+        "TRADES",
+        "MIDPOINT",
+        "BID",
+        "ASK",
+        "ADJUSTED_LAST",
+        "BID_ASK",
+    ):
+        s.error(
+            h.req_id,
+            162,
+            "Historical Market Data Service error message:No data of type "
+            f"{h.what_to_show} is available for {enc.sec_type(spec)} {spec.symbol}",
+        )
         return
     count = duration_to_days(h.duration)
     if count is None:

@@ -23,14 +23,63 @@ def open_order(o: SimOrder, version: int) -> Fields:
     lmt = o.lmt_price if o.order_type != "MKT" else UNSET_DOUBLE
     f: Fields = [Out.OPEN_ORDER, o.order_id, *contract11(o.spec, exchange="SMART")]
     # action … faPercentage (21 fields; the 18th is the deprecated sharesAllocation)
-    f += [o.action, o.quantity, o.order_type, lmt, o.aux_price, o.tif, o.oca_group, o.account,
-          o.open_close, o.origin, o.order_ref, o.client_id, o.perm_id, o.outside_rth, o.hidden, 0.0, "",
-          "", "", "", ""]
+    f += [
+        o.action,
+        o.quantity,
+        o.order_type,
+        lmt,
+        o.aux_price,
+        o.tif,
+        o.oca_group,
+        o.account,
+        o.open_close,
+        o.origin,
+        o.order_ref,
+        o.client_id,
+        o.perm_id,
+        o.outside_rth,
+        o.hidden,
+        0.0,
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]
     if version < 177:
         f.append("")  # faProfile
     # modelCode … deltaNeutralAuxPrice (29 fields)
-    f += ["", o.good_till_date, "", "", "", 0, "", "", 0, None, None, None, None, None, 0, False, False,
-          False, None, 3, False, False, None, o.parent_id, 0, None, 0, "", None]
+    f += [
+        "",
+        o.good_till_date,
+        "",
+        "",
+        "",
+        0,
+        "",
+        "",
+        0,
+        None,
+        None,
+        None,
+        None,
+        None,
+        0,
+        False,
+        False,
+        False,
+        None,
+        3,
+        False,
+        False,
+        None,
+        o.parent_id,
+        0,
+        None,
+        0,
+        "",
+        None,
+    ]
     # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, basisPoints, basisPointsType,
     # comboLegsDescrip
     f += [False, 0, None, None, None, None, ""]
@@ -44,8 +93,27 @@ def open_order(o: SimOrder, version: int) -> Fields:
         for tag, value in o.algo_params:
             f += [tag, value]
     # solicited, whatIf, orderState (status, 9 margins, commission ×3, currency, warning), randomize ×2
-    f += [False, False, o.status, "", "", "", "", "", "", "", "", "", o.commission_or_unset,
-          None, None, "USD" if o.commission_or_unset is not None else "", "", False, False]
+    f += [
+        False,
+        False,
+        o.status,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        o.commission_or_unset,
+        None,
+        None,
+        "USD" if o.commission_or_unset is not None else "",
+        "",
+        False,
+        False,
+    ]
     f += [0]  # numConditions
     # adjustedOrderType … usePriceMgmtAlgo (16 fields)
     f += ["", None, None, None, None, None, None, 0, "", "", "", None, False, False, False, None]

@@ -112,8 +112,14 @@ class Session:
         low, high = parse_version_range(text[0] if text else "")
         version = negotiate(low, high, self.server.config.max_version)
         if version is None:
-            log.warning("%s: client versions %d..%d not supported (server %d..%d)", self.peer, low, high,
-                        MIN_SERVER_VERSION, self.server.config.max_version)
+            log.warning(
+                "%s: client versions %d..%d not supported (server %d..%d)",
+                self.peer,
+                low,
+                high,
+                MIN_SERVER_VERSION,
+                self.server.config.max_version,
+            )
             return False
         self.version = version
         now = enc.to_eastern(self.server.market.now())
@@ -127,8 +133,11 @@ class Session:
         client_id = r.integer()
         if client_id in self.server.sessions:
             log.warning("%s: client id %d already in use; refusing", self.peer, client_id)
-            self.error(-1, 326, "Unable to connect as the client id is already in use. "
-                                "Retry with a unique client id.")
+            self.error(
+                -1,
+                326,
+                "Unable to connect as the client id is already in use. Retry with a unique client id.",
+            )
             await self.writer.drain()
             return False
         self.client_id = client_id
@@ -164,14 +173,19 @@ class Session:
             return
         handler = HANDLERS.get(msg_id)
         if handler is None:
-            log.info("client %s: ignoring unsupported message id %d (%s)", self.client_id, msg_id,
-                     ",".join(fields[:6]))
+            log.info(
+                "client %s: ignoring unsupported message id %d (%s)",
+                self.client_id,
+                msg_id,
+                ",".join(fields[:6]),
+            )
             return
         try:
             handler(self, FieldReader(fields, 1))
         except Exception:
-            log.exception("client %s: handler for message %d failed: %s", self.client_id, msg_id,
-                          ",".join(fields[:12]))
+            log.exception(
+                "client %s: handler for message %d failed: %s", self.client_id, msg_id, ",".join(fields[:12])
+            )
 
 
 def _req_ids(s: Session, r: FieldReader) -> None:

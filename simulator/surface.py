@@ -59,8 +59,8 @@ class Smile:
         xe, ve, p = self._lo if x < 0 else self._hi
         if (x < 0 and x < xe) or (x > 0 and x > xe):
             # a falling wing stops at half the edge vol (a convex kink: no arbitrage)
-            return min(3.0, max(ve * (x / xe) ** p, 0.5 * ve, 0.05))
-        return min(3.0, max(self._quad(x), 0.05))
+            return max(ve * (x / xe) ** p, 0.5 * ve, 0.05)  # power-law growth: no cap needed
+        return max(self._quad(x), 0.05)
 
 
 class Surface:

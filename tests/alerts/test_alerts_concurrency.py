@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from realparts import (
     SmtpServer,
     TwilioApi,
@@ -16,7 +17,6 @@ from realparts import (
     pending_count,
     settings_values,
 )
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, select
 
 from shared.alerts import Dispatcher, enqueue
