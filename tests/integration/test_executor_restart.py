@@ -104,9 +104,7 @@ def test_restarted_executor_never_places_an_intent_twice(setup: tuple[Sim, Path,
     try:
         put = _ko_put(observer)
         now = utcnow_iso()
-        wait_for(
-            "the schema", lambda: "intents" in __import__("sqlalchemy").inspect(engine).get_table_names()
-        )
+        wait_for("the schema", lambda: schema_ready(engine))
         with engine.begin() as conn:
             conn.execute(
                 insert(intents).values(
