@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from simulator.contracts import Bar, OptionQuote, OptionSpec, StockQuote, StockSpec
 from simulator.listing import (
     decode_option_con_id,
     listed_expiries,
@@ -28,6 +27,7 @@ from simulator.listing import (
     strike_grid,
     third_friday,
 )
+from simulator.market_types import Bar, OptionQuote, OptionSpec, StockQuote, StockSpec
 from simulator.paths import PricePath, RealBars, SessionTable, mix64
 from simulator.pricing import bsm_greeks
 from simulator.quotes import Profile, bid_ask, open_interest
