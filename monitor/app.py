@@ -6,6 +6,7 @@ unrealized P&L and delta (model greeks streamed for every option held).
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from ib_async import IB, Contract, Ticker
@@ -30,6 +31,7 @@ class Monitor(Component):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tickers: dict[int, Ticker] = {}  # conId → streaming ticker of a held option
+        self._hooked = False
 
     def prepare_database(self) -> None:
         """Create or upgrade the schema with Alembic, then beat so the other processes may start."""
@@ -42,6 +44,15 @@ class Monitor(Component):
     async def on_connected(self, ib: IB) -> None:
         """After a (re)connection every old subscription is gone: start afresh."""
         self.tickers.clear()
+        if not self._hooked:
+            ib.updatePortfolioEvent += self._portfolio_changed
+            self._hooked = True
+
+    def _portfolio_changed(self, _item: Any) -> None:
+        """TWS reported a portfolio change (a fill, an expiry): refresh now instead of at the next tick."""
+        job = self.scheduler.get_job("refresh")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
 
     def schedule(self) -> None:
         """Snapshot the account every ``monitor_interval_seconds``."""
