@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from realparts import SmtpServer, TwilioApi, free_port, settings_values
+from waiting import wait_for as _wait
 
 REPO = Path(__file__).resolve().parents[2]
 UNKNOWN_SYMBOL = "ZZZQ"
@@ -64,21 +65,11 @@ class Client:
         return payload
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, service: Any) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with the service's output otherwise."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = probe()
-            if value:
-                return value
-        except (OSError, AssertionError) as err:
-            last_error = err
-        if service.poll() is not None:
-            break
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what} (last error: {last_error})\n{service.output()}")
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, service: Service) -> Any:
+    """Wait while the service runs; on failure show its output."""
+    return _wait(
+        what, probe, timeout, interval=0.5, alive=lambda: service.poll() is None, context=service.output
+    )
 
 
 class Service:

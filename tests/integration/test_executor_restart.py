@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +21,12 @@ import pytest
 from ib_async import IB, Option
 from simproc import Sim, start_sim, stop_sim
 from sqlalchemy import Engine, delete, insert, select, update
+from waiting import wait_for
 
 from shared.db import make_engine, schema_ready, utcnow_iso
 from shared.schema import intents, orders
 
 KEY = "TW-CSP-KO-TEST-RESTART"
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 class Component:

@@ -11,26 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from simproc import start_sim, stop_sim
 from sqlalchemy import select
+from waiting import wait_for
 
 from shared.db import make_engine
 from shared.schema import heartbeats
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_scanner_waits_for_monitor_and_skips_a_taken_client_id(tmp_path: Path) -> None:
