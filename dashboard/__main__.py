@@ -14,6 +14,7 @@ from dashboard import create_app
 from dashboard.runtime import Heartbeat, wait_for_schema
 from shared.config import CONFIG_EXIT_CODE, load_or_exit
 from shared.db import make_engine
+from shared.logsetup import mask_also, setup_logging
 
 log = logging.getLogger("dashboard")
 
@@ -36,11 +37,7 @@ def main() -> int:
     """Run the dashboard until SIGTERM/SIGINT; returns the exit status."""
     config = load_or_exit("dashboard")
     settings = config.settings
-    logging.basicConfig(
-        level=settings.LOG_LEVEL,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging("dashboard", settings)
     host, port = settings.DASHBOARD_HOST, settings.DASHBOARD_PORT
     if not _is_loopback(host):
         print(
@@ -58,6 +55,7 @@ def main() -> int:
     try:
         wait_for_schema(engine)
         app = create_app(config, engine)
+        mask_also(str(app.secret_key))  # a key generated into data/ is a secret as well
         server = create_server(app, host=host, port=port, threads=8, ident="thetawheel-dashboard")
         heartbeat = Heartbeat(
             engine, interval=config.strategy.schedule.heartbeat_seconds, detail=f"http://{host}:{port}"

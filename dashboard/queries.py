@@ -52,8 +52,8 @@ def positions(engine: Engine) -> list[Row]:
 def component_health(engine: Engine, now: datetime | None = None) -> list[Row]:
     """One entry per component (monitor, scanner, executor, dashboard, then any other row).
 
-    ``up`` is true when the heartbeat is at most :data:`STALE_AFTER_SECONDS` old; a missing row
-    is down with ``age_seconds`` ``None``.
+    ``up`` is true when the heartbeat is at most :data:`STALE_AFTER_SECONDS` old and the component has
+    not recorded a clean stop (state ``stopped``); a missing row is down with ``age_seconds`` ``None``.
     """
     now = now or utcnow()
     with engine.connect() as conn:
@@ -82,7 +82,7 @@ def component_health(engine: Engine, now: datetime | None = None) -> list[Row]:
             age_s: float | None = (now - parse_ts(beat["updated_at"])).total_seconds()
         except (TypeError, ValueError):
             age_s = None
-        up = age_s is not None and age_s <= STALE_AFTER_SECONDS
+        up = age_s is not None and age_s <= STALE_AFTER_SECONDS and beat["state"] != "stopped"
         out.append(
             beat
             | {

@@ -94,11 +94,11 @@ class Heartbeat:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop beating and record the ``stopping`` state."""
+        """Stop beating and record the ``stopped`` state (the dashboard then shows itself down)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self._beat("stopping")
+        self._beat("stopped")
 
     def _beat(self, state: str) -> None:
         try:

@@ -55,7 +55,10 @@ class Executor(Component):
 
     # -- connection --------------------------------------------------------------------------
     async def on_connected(self, ib: IB) -> None:
-        """Hook order events once, then reconcile what TWS knows with the database."""
+        """Hook order events once, then reconcile what TWS knows with the database.
+
+        The connection manager runs this after every (re)connection and after IB 1101, so fills that
+        happened while the executor was away are recorded."""
         if not self._events_hooked:
             ib.orderStatusEvent += self._on_status
             ib.execDetailsEvent += self._on_exec
@@ -158,11 +161,12 @@ class Executor(Component):
         first = qualified[0]
         assert isinstance(first, Contract)
         contract = first
-        ticker = self.ib.reqMktData(contract, "", False, False)
-        try:
-            price = await self._wait_price(ticker, intent)
-        finally:
-            self.ib.cancelMktData(contract)
+        async with self.conn.lines.hold(1, QUOTE_TIMEOUT_SECONDS):  # the executor's line budget
+            ticker = self.ib.reqMktData(contract, "", False, False)
+            try:
+                price = await self._wait_price(ticker, intent)
+            finally:
+                self.ib.cancelMktData(contract)
         if price is None:
             self.store.set_intent(
                 key,

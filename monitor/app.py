@@ -13,8 +13,11 @@ from ib_async import IB, Contract, Ticker
 from sqlalchemy import delete, insert
 
 from monitor.snapshot import account_row, model_delta, position_row
+from shared.backup import backup_now
 from shared.db import upsert, utcnow_iso
+from shared.ibcodes import tip
 from shared.migrate import upgrade
+from shared.pacing import LineBudgetExceeded
 from shared.runtime import Component
 from shared.schema import account_snapshots, positions
 
@@ -30,8 +33,9 @@ class Monitor(Component):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tickers: dict[int, Ticker] = {}  # conId → streaming ticker of a held option
+        self.held: dict[int, Contract] = {}  # conId → held option whose greeks stream (conn.subscribe)
         self._hooked = False
+        self._over_budget: set[int] = set()  # held options left without greeks for lack of lines
 
     def prepare_database(self) -> None:
         """Create or upgrade the schema with Alembic, then beat so the other processes may start."""
@@ -40,10 +44,24 @@ class Monitor(Component):
             "database schema is up to date (%s)", self.engine.url.render_as_string(hide_password=True)
         )
         self.heartbeat.set("starting", "schema ready; connecting to TWS")
+        # backups run whether or not TWS is reachable; PostgreSQL users back up with pg_dump
+        if self.settings.BACKUP_INTERVAL_MINUTES > 0 and self.engine.dialect.name == "sqlite":
+            self.add_job(self.backup, self.settings.BACKUP_INTERVAL_MINUTES * 60, "backup", first_now=False)
+
+    async def backup(self) -> None:
+        """Online backup of the database into data/backups/, keeping BACKUP_KEEP (:mod:`shared.backup`)."""
+        try:
+            path, removed = await asyncio.to_thread(
+                backup_now, self.settings.DATABASE_URL, self.settings.BACKUP_KEEP
+            )
+        except Exception as err:
+            self.log.error("database backup failed: %s", err)
+            self.alert("warning", "backup", "Database backup failed", str(err), dedup_key="backup-failed")
+            return
+        self.log.info("database backed up to %s (%d old backup(s) removed)", path, len(removed))
 
     async def on_connected(self, ib: IB) -> None:
-        """After a (re)connection every old subscription is gone: start afresh."""
-        self.tickers.clear()
+        """Hook portfolio updates once (the connection manager restores the greeks streams itself)."""
         if not self._hooked:
             ib.updatePortfolioEvent += self._portfolio_changed
             self._hooked = True
@@ -61,22 +79,32 @@ class Monitor(Component):
     def _sync_subscriptions(self, items: list[Any]) -> list[Ticker]:
         """Stream model greeks for every option held; cancel streams of options no longer held.
 
+        Streams go through the connection manager (:meth:`shared.ibconn.IBConnection.subscribe`), which
+        counts them against the monitor's line budget and restores them after 1101 or a reconnect.
         Returns the tickers that were just subscribed."""
         held: dict[int, Contract] = {}
         for item in items:
             c = item.contract
             if c.secType == "OPT" and item.position != 0:
                 held[c.conId] = Contract(conId=c.conId, exchange="SMART", secType="OPT")
-        for con_id in list(self.tickers):
+        for con_id in list(self.held):
             if con_id not in held:
-                gone = self.tickers.pop(con_id).contract
-                if gone is not None:
-                    self.ib.cancelMktData(gone)
+                self.conn.unsubscribe(self.held.pop(con_id))
         new = []
         for con_id, contract in held.items():
-            if con_id not in self.tickers:
-                self.tickers[con_id] = self.ib.reqMktData(contract, "", False, False)
-                new.append(self.tickers[con_id])
+            if con_id in self.held:
+                continue
+            try:
+                new.append(self.conn.subscribe(contract))
+            except LineBudgetExceeded as err:
+                if con_id not in self._over_budget:
+                    self.log.warning(
+                        "no greeks for option conId %d: %s | IB 101 tip: %s", con_id, err, tip(101)
+                    )
+                    self._over_budget.add(con_id)
+                continue
+            self.held[con_id] = contract
+            self._over_budget.discard(con_id)
         return new
 
     @staticmethod
@@ -98,7 +126,8 @@ class Monitor(Component):
         acct = account_row(self.ib.accountValues(account), account, ts)
         rows = []
         for item in items:
-            ticker = self.tickers.get(item.contract.conId)
+            streamed = self.held.get(item.contract.conId)
+            ticker = self.conn.ticker(streamed) if streamed is not None else None
             delta = model_delta(ticker.modelGreeks) if ticker is not None and ticker.modelGreeks else None
             rows.append(position_row(item, delta, ts))
         with self.engine.begin() as conn:
@@ -108,17 +137,14 @@ class Monitor(Component):
                 upsert(conn, positions, row, key=("con_id",))
             held = [r["con_id"] for r in rows]
             conn.execute(delete(positions).where(positions.c.con_id.not_in(held)))
-        self.heartbeat.set(
-            "connected",
+        self.heartbeat.note(
             f"net liquidation {acct['net_liquidation']:,.2f}; {len(rows)} positions"
             if acct
-            else "no account data yet",
-            client_id=self.conn.client_id,
+            else "no account data yet"
         )
 
     async def on_stop(self) -> None:
         """Cancel the greeks streams."""
-        for ticker in self.tickers.values():
-            if self.ib.isConnected() and ticker.contract is not None:
-                self.ib.cancelMktData(ticker.contract)
-        self.tickers.clear()
+        for contract in self.held.values():
+            self.conn.unsubscribe(contract)
+        self.held.clear()

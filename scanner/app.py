@@ -5,13 +5,14 @@ decided them. An unknown symbol (TWS error 200) is logged and skipped; the scan 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
 
-from scanner.chain import read_puts
+from scanner.chain import Pacing, read_puts
 from scanner.screen import Screened, rank_puts, screen_put
 from shared.db import utcnow_iso
 from shared.runtime import Component
@@ -59,14 +60,28 @@ class Scanner(Component):
 
     name = "scanner"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pacing = Pacing(self.conn.lines, self.conn.historical, {})
+        self._guess_day: date | None = None
+
     def schedule(self) -> None:
         """Scan now, then every ``scan_interval_seconds``."""
         self.add_job(self.scan, self.strategy.schedule.scan_interval_seconds, "scan")
 
     async def _today(self) -> date:
         """Today's date at the exchange, by TWS's clock (the simulator's clock in a demo)."""
-        now = await self.ib.reqCurrentTimeAsync()
+        now = await self.conn.current_time()
         return now.astimezone(EXCHANGE_TZ).date()
+
+    def _end_scan(self, scan_id: int, status: str, detail: str) -> None:
+        """Close a scan that produced no opportunities (``failed`` or ``cancelled``)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(scans)
+                .where(scans.c.id == scan_id)
+                .values(status=status, finished_at=utcnow_iso(), detail=detail[:2000])
+            )
 
     async def scan(self) -> None:
         """Screen the whole universe once and store the ranked opportunities."""
@@ -85,18 +100,21 @@ class Scanner(Component):
                 )
                 .returning(scans.c.id)
             ).scalar_one()
-        today = await self._today()
         screened: list[Screened] = []
         notes: list[str] = []
         checked = symbols = 0
         caps: dict[str, int] = {}
         try:
+            today = await self._today()
+            if today != self._guess_day:  # volatility guesses are read once per symbol and day
+                self.pacing.iv_guesses.clear()
+                self._guess_day = today
             for symbol in self.strategy.universe.symbols:
                 if self.stop_event.is_set():
                     break
                 rules = self.strategy.put_rules(symbol)
                 caps[symbol] = rules.max_candidates_per_symbol
-                read = await read_puts(self.ib, symbol, rules, today)
+                read = await read_puts(self.ib, symbol, rules, today, self.pacing)
                 if read is None:
                     self.log.warning("%s: unknown symbol (IB 200: no security definition) — skipped", symbol)
                     notes.append(f"{symbol}: unknown symbol (IB 200)")
@@ -107,14 +125,15 @@ class Scanner(Component):
                     notes.append(f"{symbol}: {read.note}")
                 screened.extend(screen_put(q, rules, today) for q in read.quotes)
             ranked = rank_puts(screened, self.strategy.puts, cap_by_symbol=caps)
+        except asyncio.CancelledError:  # the process is stopping mid-scan
+            self._end_scan(scan_id, "cancelled", "stopped while scanning")
+            raise
         except Exception as err:
-            self.log.exception("scan %d failed", scan_id)
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(scans)
-                    .where(scans.c.id == scan_id)
-                    .values(status="failed", finished_at=utcnow_iso(), detail=f"{type(err).__name__}: {err}")
-                )
+            if isinstance(err, ConnectionError | TimeoutError):  # the connection manager reconnects
+                self.log.warning("scan %d interrupted: the connection to TWS was lost (%s)", scan_id, err)
+            else:
+                self.log.exception("scan %d failed", scan_id)
+            self._end_scan(scan_id, "failed", f"{type(err).__name__}: {err}")
             return
         ts = utcnow_iso()
         with self.engine.begin() as conn:
@@ -135,6 +154,4 @@ class Scanner(Component):
         self.log.info(
             "scan %d: %d symbols, %d puts checked, %d opportunities", scan_id, symbols, checked, len(ranked)
         )
-        self.heartbeat.set(
-            "connected", f"last scan {ts[:19]}Z: {len(ranked)} opportunities", client_id=self.conn.client_id
-        )
+        self.heartbeat.note(f"last scan {ts[:19]}Z: {len(ranked)} opportunities")

@@ -2,8 +2,10 @@
 expiries in the DTE window, the existing put strikes near the target delta, and their quotes with
 TWS's model greeks and open interest.
 
-Market-data lines are kept low: at most ``MAX_EXPIRIES`` expiries × ``MAX_STRIKES`` strikes stream at
-once per symbol, and every stream is cancelled before the next symbol.
+Market-data lines are kept low: at most ``MAX_EXPIRIES`` expiries × ``MAX_STRIKES`` strikes are read
+per symbol, in batches that fit the scanner's line budget (:class:`shared.pacing.LineBudget`), and every
+stream is cancelled before the next batch. The daily bars for the volatility guess go through the
+historical-data pacer (:class:`shared.pacing.HistoricalPacer`) and are read once per symbol and day.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ib_async import IB, Contract, Option, Stock, Ticker
 
 from scanner.screen import PutQuote, expiries_in_window, strikes_to_check
 from shared.optionmath import calendar_dte
+from shared.pacing import HistoricalPacer, LineBudget
 from shared.strategy import PutRules
 
 log = logging.getLogger("scanner.chain")
@@ -32,6 +35,17 @@ QUOTE_WAIT_SECONDS = 6.0
 IV_OVER_RV = 1.15
 #: Fallback volatility guess (fraction) when daily bars are unavailable.
 DEFAULT_IV_GUESS = 0.30
+#: Seconds to wait for free market-data lines before the symbol is given up for this scan.
+LINE_WAIT_SECONDS = 60.0
+
+
+@dataclass
+class Pacing:
+    """The scanner's share of IB's limits, and the volatility guesses already read today."""
+
+    lines: LineBudget
+    historical: HistoricalPacer
+    iv_guesses: dict[str, float]
 
 
 @dataclass
@@ -61,8 +75,9 @@ def realized_vol(closes: list[float], window: int = 20) -> float | None:
     return math.sqrt(var * 252)
 
 
-async def _spot(ib: IB, stock: Contract) -> float | None:
-    tickers = await ib.reqTickersAsync(stock)
+async def _spot(ib: IB, stock: Contract, lines: LineBudget) -> float | None:
+    async with lines.hold(1, LINE_WAIT_SECONDS):  # a snapshot holds a line until it ends
+        tickers = await ib.reqTickersAsync(stock)
     if not tickers:
         return None
     price = tickers[0].marketPrice()
@@ -71,10 +86,19 @@ async def _spot(ib: IB, stock: Contract) -> float | None:
     return float(price) if _finite(price) and price > 0 else None
 
 
-async def _iv_guess(ib: IB, stock: Contract) -> float:
-    bars = await ib.reqHistoricalDataAsync(stock, "", "3 M", "1 day", "TRADES", True)
+async def _iv_guess(ib: IB, stock: Contract, pacing: Pacing) -> float:
+    """Realized volatility of 3 months of daily bars × :data:`IV_OVER_RV`; read once a day per symbol."""
+    cached = pacing.iv_guesses.get(stock.symbol)
+    if cached is not None:
+        return cached
+    request = (stock.conId, "", "3 M", "1 day", "TRADES", True)
+    async with pacing.historical.slot(stock.conId, request):
+        bars = await ib.reqHistoricalDataAsync(stock, "", "3 M", "1 day", "TRADES", True)
     rv = realized_vol([b.close for b in bars or []])
-    return rv * IV_OVER_RV if rv else DEFAULT_IV_GUESS
+    guess = rv * IV_OVER_RV if rv else DEFAULT_IV_GUESS
+    if bars:
+        pacing.iv_guesses[stock.symbol] = guess
+    return guess
 
 
 async def _wait_quotes(tickers: list[Ticker]) -> None:
@@ -113,16 +137,35 @@ def _quote(t: Ticker, symbol: str, spot: float) -> PutQuote:
     )
 
 
-async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date) -> ChainRead | None:
+async def _read_quotes(
+    ib: IB, contracts: list[Contract], symbol: str, spot: float, lines: LineBudget
+) -> list[PutQuote]:
+    """Stream the contracts in batches that fit the line budget; cancel each batch before the next."""
+    quotes: list[PutQuote] = []
+    size = lines.capacity
+    for start in range(0, len(contracts), size):
+        batch = contracts[start : start + size]
+        async with lines.hold(len(batch), LINE_WAIT_SECONDS):
+            tickers = [ib.reqMktData(c, "101", False, False) for c in batch]
+            try:
+                await _wait_quotes(tickers)
+                quotes.extend(_quote(t, symbol, spot) for t in tickers)
+            finally:
+                for c in batch:
+                    ib.cancelMktData(c)
+    return quotes
+
+
+async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date, pacing: Pacing) -> ChainRead | None:
     """Quotes of the candidate puts of ``symbol``; ``None`` when TWS does not know the symbol (IB 200)."""
     qualified = await ib.qualifyContractsAsync(Stock(symbol, "SMART", "USD"))
     stock = qualified[0] if qualified else None
     if not isinstance(stock, Contract) or not stock.conId:
         return None
-    spot = await _spot(ib, stock)
+    spot = await _spot(ib, stock, pacing.lines)
     if spot is None:
         return ChainRead(symbol, None, [], 0, "no price for the underlying")
-    iv_guess = await _iv_guess(ib, stock)
+    iv_guess = await _iv_guess(ib, stock, pacing)
     chains = await ib.reqSecDefOptParamsAsync(symbol, "", "STK", stock.conId)
     chain = next((c for c in chains if c.exchange == "SMART"), chains[0] if chains else None)
     if chain is None:
@@ -138,12 +181,6 @@ async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date) -> ChainR
             contracts.append(listed[strike])
     if not contracts:
         return ChainRead(symbol, spot, [], 0, "no expiry in the DTE window")
-    tickers = [ib.reqMktData(c, "101", False, False) for c in contracts]
-    try:
-        await _wait_quotes(tickers)
-        quotes = [_quote(t, symbol, spot) for t in tickers]
-    finally:
-        for c in contracts:
-            ib.cancelMktData(c)
+    quotes = await _read_quotes(ib, contracts, symbol, spot, pacing.lines)
     log.info("%s: spot %.2f, IV guess %.0f %%, %d puts read", symbol, spot, iv_guess * 100, len(quotes))
     return ChainRead(symbol, spot, quotes, len(contracts))

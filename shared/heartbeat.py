@@ -35,6 +35,11 @@ class Heartbeat:
             self.client_id = client_id
         self.beat()
 
+    def note(self, detail: str) -> None:
+        """Replace the detail only (the state and client id stay the connection manager's), and beat."""
+        self.detail = detail
+        self.beat()
+
     def beat(self) -> None:
         """Upsert the row with the current time."""
         with self.engine.begin() as conn:

@@ -25,18 +25,21 @@ _CODES: dict[int, CodeInfo] = {
         CodeInfo(
             100,
             "message rate exceeded (more than 50 requests per second)",
-            "slow down requests; thetawheel paces itself, so check for another API client on this TWS",
+            "thetawheel stays under IBKR_MAX_REQUESTS_PER_SECOND (40) per process; lower it, or look for "
+            "another API client using the same client id",
         ),
         CodeInfo(
             101,
             "max number of market data lines reached",
-            "lower the universe size or the scanner's "
-            "strikes per expiry, or buy more market-data lines (quote booster)",
+            "thetawheel keeps to IBKR_LINES_MONITOR/_SCANNER/_EXECUTOR (90 % of IBKR_MARKET_DATA_LINES); "
+            "another program (TWS windows, other API clients) may use the rest: lower those budgets, set "
+            "IBKR_MARKET_DATA_LINES to your account's lines, or buy more (quote booster)",
         ),
         CodeInfo(
             162,
             "historical data pacing violation or query error",
-            "wait and retry; avoid identical requests within 15 s and more than 60 requests in 10 minutes",
+            "thetawheel paces its own requests (no identical one within 15 s, < 6 per contract in 2 s, "
+            "<= 60 in 10 minutes); another API client may be using the budget, so wait and retry",
         ),
         CodeInfo(
             200,
@@ -80,11 +83,46 @@ _CODES: dict[int, CodeInfo] = {
             "Socket Clients' (File > Global Configuration > API > Settings), check IBKR_PORT "
             "(7497 paper TWS, 4002 paper Gateway) and that 127.0.0.1 is a trusted IP",
         ),
-        CodeInfo(504, "not connected", "the connection to TWS dropped; thetawheel reconnects by itself"),
+        CodeInfo(
+            504,
+            "not connected",
+            "the connection to TWS dropped or stopped answering; thetawheel reconnects by itself with "
+            "backoff (quietly inside TWS_RESTART_WINDOWS); if it lasts, check that TWS is up and logged in",
+        ),
+        CodeInfo(
+            300,
+            "can't find the ticker id (a market-data cancel for a stream TWS no longer has)",
+            "harmless after a reconnect or 1101; nothing to do",
+            True,
+        ),
+        CodeInfo(
+            366,
+            "no historical data query found for the ticker id",
+            "harmless: a cancel arrived after the request finished",
+            True,
+        ),
+        CodeInfo(
+            1300,
+            "TWS's socket port was reset and this connection dropped",
+            "thetawheel reconnects; check the API socket port in TWS matches IBKR_PORT",
+        ),
+        CodeInfo(
+            2110,
+            "connectivity between TWS and IB's servers is broken",
+            "usually transient; thetawheel waits and resumes when TWS reconnects",
+            True,
+        ),
+        CodeInfo(2119, "a market data farm is connecting", "nothing to do", True),
+        CodeInfo(
+            10182,
+            "failed to request live updates (TWS disconnected from IB)",
+            "thetawheel resubscribes after the reconnection (1101)",
+        ),
         CodeInfo(
             1100,
             "connectivity between IB and TWS has been lost",
-            "TWS lost its internet link; wait, thetawheel resumes when TWS reports 1101/1102",
+            "TWS lost its link to IB (internet, or IB's nightly maintenance); the heartbeat shows "
+            "'degraded' and thetawheel resumes when TWS reports 1101/1102",
         ),
         CodeInfo(
             1101,

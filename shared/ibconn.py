@@ -1,27 +1,43 @@
-"""Connection manager: one ib_async connection per process, with the process's client-id range.
+"""Connection manager: one ib_async connection per process, kept alive, within IB's limits.
 
 - Picks the first free client id of the component's range (monitor 10000-10999, scanner 11000-11999,
   executor 12000-12999, from the user's wheel-system configuration); on error 326 it moves to the next.
-- While TWS cannot be reached it retries with exponential backoff and jitter (tenacity), logging the
-  error-code tip (502) on every attempt.
-- When the connection drops it reconnects the same way and calls the ``on_connected`` callbacks so the
-  process can resubscribe and resynchronise.
-- Every IB error is logged once with its cause and fix (:mod:`shared.ibcodes`).
+- While TWS cannot be reached it retries with exponential backoff and jitter (tenacity, 1 s doubling up
+  to 60 s), logging the error-code tip (502) on every attempt, and raises one alert per outage once it
+  has lasted ``IBKR_DISCONNECT_ALERT_SECONDS`` (a TWS started a moment after the service is no outage).
+- Inside a TWS daily restart window (``TWS_RESTART_WINDOWS``, US Eastern) a lost connection is
+  expected: one INFO line, heartbeat state ``restart-window``, quiet retries, no alert.
+- After a reconnect or IB 1101 it requests every registered market-data stream again
+  (:meth:`IBConnection.subscribe`), resynchronises positions, open orders and executions, and runs the
+  ``on_connected`` callbacks. After 1102 (data kept) it re-requests nothing.
+- A probe (``reqCurrentTime`` every ``IBKR_PROBE_INTERVAL`` s, ``IBKR_PROBE_TIMEOUT`` s to answer)
+  catches a half-dead socket and treats it as a disconnect.
+- The heartbeat carries the state: connecting | connected | degraded (a data farm broken, or TWS lost
+  IB: 1100) | restart-window | disconnected, and the client id held.
+- Every IB error is logged once with its cause and fix (:mod:`shared.ibcodes`): ``… | tip: …``.
+- Pacing (:mod:`shared.pacing`): ib_async's message throttle set to ``IBKR_MAX_REQUESTS_PER_SECOND``,
+  the process's market-data line budget (:attr:`IBConnection.lines`) and historical-data pacer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from ib_async import IB
+from ib_async import IB, Contract, Ticker
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from shared.heartbeat import Heartbeat
 from shared.ibcodes import is_informational, tip
+from shared.ibhandshake import TwsUnreachable, try_client_id
+from shared.ibstate import LINK_LOST, LINK_RESTORED_DATA_LOST, FarmStatus, Subscriptions
+from shared.pacing import HistoricalPacer, LineBudget, set_message_rate
 from shared.settings import Settings
+from shared.twswindows import RestartWindow, window_at
 
 #: Client id range of each component (seed 003, "IBKR API Client ID Ranges").
 CLIENT_ID_RANGES: dict[str, range] = {
@@ -29,27 +45,37 @@ CLIENT_ID_RANGES: dict[str, range] = {
     "scanner": range(11000, 12000),
     "executor": range(12000, 13000),
 }
+#: Longest wait between two connection attempts (seconds).
+MAX_BACKOFF_SECONDS = 60.0
 
 
 class ClientIdsExhausted(RuntimeError):
     """Every client id of the component's range is in use (error 326 on each)."""
 
 
-class TwsUnreachable(ConnectionError):
-    """TWS / IB Gateway refused or did not answer the connection (IB's 502)."""
-
-
 OnConnected = Callable[[IB], Awaitable[None]]
+#: ``alarm(title, body)``: raise an alert (the component routes it to the outbox).
+Alarm = Callable[[str, str], None]
 
 
 class IBConnection:
     """Owns the process's :class:`ib_async.IB` and keeps it connected.
 
-    ``component`` selects the client-id range. ``heartbeat`` receives the connection state and the
-    client id held. Callbacks in ``on_connected`` run after every (re)connection.
+    ``component`` selects the client-id range and the line budget. ``heartbeat`` receives the state and
+    the client id held. Callbacks in ``on_connected`` run after every (re)connection and after 1101.
+    ``now`` (aware datetime) decides whether a restart window is on; ``alarm`` is called once per
+    outage outside a restart window.
     """
 
-    def __init__(self, settings: Settings, component: str, heartbeat: Heartbeat) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        component: str,
+        heartbeat: Heartbeat,
+        *,
+        now: Callable[[], datetime] | None = None,
+        alarm: Alarm | None = None,
+    ) -> None:
         if component not in CLIENT_ID_RANGES:
             raise ValueError(f"component: {component!r} has no client-id range")
         self.settings = settings
@@ -57,82 +83,101 @@ class IBConnection:
         self.id_range = CLIENT_ID_RANGES[component]
         self.heartbeat = heartbeat
         self.ib = IB()
+        set_message_rate(self.ib, settings.IBKR_MAX_REQUESTS_PER_SECOND)
         self.client_id: int | None = None
+        self.state = "disconnected"
         self.on_connected: list[OnConnected] = []
+        self.lines = LineBudget(settings.market_data_lines(component), component)
+        self.historical = HistoricalPacer()
+        self.status = FarmStatus()
+        self.streams = Subscriptions(self.ib, self.lines)
+        self.windows = settings.restart_windows
+        self.reconnects = 0
         self.log = logging.getLogger(f"{component}.ibconn")
-        self._in_use = asyncio.Event()
+        self._now = now or (lambda: datetime.now(UTC))
+        self._alarm = alarm
+        self._alarmed = False
+        self._down_since: float | None = None  # loop time of the first failed attempt outside a window
+        self._announced: RestartWindow | None = None
+        self._lost = asyncio.Event()
         self._stopping = False
-        self._reconnect_task: asyncio.Task[None] | None = None
+        self._establishing = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._restore: asyncio.Task[None] | None = None
+        self._time_req: asyncio.Future[datetime] | None = None
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
         logging.getLogger("ib_async.wrapper").setLevel(logging.CRITICAL)  # we log errors with tips
         logging.getLogger("ib_async.client").setLevel(logging.CRITICAL)
+        logging.getLogger("ib_async.ib").setLevel(logging.CRITICAL)  # its time-outs: our 502 line says it
 
-    # -- error and state events ---------------------------------------------------------
+    # -- state ----------------------------------------------------------------------------
+    def _publish(self, state: str, detail: str) -> None:
+        self.state = state
+        held = self.client_id if state in ("connected", "degraded") else None
+        self.heartbeat.set(state, detail, client_id=held)
+
+    def _refresh_state(self) -> None:
+        """connected or degraded, from the farms and the TWS ↔ IB link (only while connected)."""
+        if not self.ib.isConnected() or self._establishing:
+            return
+        reason = self.status.degraded_reason()
+        state, detail = ("degraded", reason) if reason else ("connected", f"account {self.account}")
+        if state != self.state or detail != self.heartbeat.detail:
+            self._publish(state, detail)
+
+    def window(self) -> RestartWindow | None:
+        """The TWS restart window we are in now, or ``None``."""
+        return window_at(self.windows, self._now())
+
+    def _announce(self, window: RestartWindow) -> None:
+        """Inside a restart window: say so once, publish ``restart-window``, alarm nobody."""
+        if self._announced != window:
+            self.log.info("inside the TWS daily restart window %s; waiting quietly", window.label)
+            self._announced = window
+        if self.state != "restart-window":
+            self._publish("restart-window", f"TWS daily restart window {window.label}; waiting quietly")
+
+    # -- IB events -------------------------------------------------------------------------
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
-        if code == 326:
-            self._in_use.set()
         what = f" ({contract.localSymbol or contract.symbol})" if contract is not None else ""
         line = f"IB {code}{what}: {message} | tip: {tip(code)}"
-        if is_informational(code):
+        quiet = code == LINK_LOST and self.window() is not None
+        if is_informational(code) or quiet:
             self.log.info(line)
         else:
             self.log.warning(line)
+        if self.status.update(code, message):
+            if code == LINK_RESTORED_DATA_LOST and not self._establishing:
+                self._start_restore()
+            self._refresh_state()
 
     def _on_disconnected(self) -> None:
-        if self._stopping:
+        if self._stopping or self._establishing:
             return
-        self.log.warning(
-            "disconnected from TWS at %s:%s; reconnecting", self.settings.IBKR_HOST, self.settings.IBKR_PORT
-        )
-        self.heartbeat.set("disconnected", "connection to TWS lost; reconnecting")
-        if self._reconnect_task is None or self._reconnect_task.done():
-            self._reconnect_task = asyncio.ensure_future(self._reconnect())
+        self._lost_connection("the connection to TWS was lost")
 
-    async def _reconnect(self) -> None:
-        try:
-            await self.connect()
-        except Exception:  # logged; the next disconnect event or process restart retries
-            self.log.exception("reconnect failed")
+    def _lost_connection(self, reason: str) -> None:
+        window = self.window()
+        if window is not None:
+            self._announce(window)
+        else:
+            self.log.warning(
+                "%s (%s:%s); reconnecting | IB 504 tip: %s",
+                reason,
+                self.settings.IBKR_HOST,
+                self.settings.IBKR_PORT,
+                tip(504),
+            )
+            self._publish("disconnected", f"{reason}; reconnecting")
+        self._time_req = None
+        self._lost.set()
 
     # -- connecting -----------------------------------------------------------------------
-    async def _try_id(self, client_id: int) -> bool:
-        """Try one client id. True when connected, False when the id is in use; raises otherwise."""
-        self._in_use.clear()
-        s = self.settings
-        connect = asyncio.ensure_future(
-            self.ib.connectAsync(
-                s.IBKR_HOST,
-                s.IBKR_PORT,
-                clientId=client_id,
-                timeout=s.IBKR_CONNECT_TIMEOUT,
-                account=s.TWS_ACCOUNT,
-            )
-        )
-        # a connection attempt abandoned at shutdown may still fail later: mark that failure as seen
-        connect.add_done_callback(lambda t: t.cancelled() or t.exception())
-        in_use = asyncio.ensure_future(self._in_use.wait())
-        try:
-            done, _ = await asyncio.wait({connect, in_use}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            pending = [t for t in (connect, in_use) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:  # let an abandoned attempt finish before we leave (no stray task at shutdown)
-                await asyncio.gather(*pending, return_exceptions=True)
-        if in_use in done and not (connect in done and connect.exception() is None):
-            self.ib.disconnect()
-            return False
-        try:
-            connect.result()
-        except (ConnectionRefusedError, OSError, TimeoutError) as err:
-            self.ib.disconnect()
-            raise TwsUnreachable(f"{type(err).__name__}: {err}") from err
-        return True
-
     async def _connect_once(self) -> None:
         for client_id in self.id_range:
-            if await self._try_id(client_id):
+            self.status.reset()
+            if await try_client_id(self.ib, self.settings, client_id):
                 self.client_id = client_id
                 return
             self.log.warning("client id %d is in use (IB 326); trying %d", client_id, client_id + 1)
@@ -141,50 +186,187 @@ class IBConnection:
     def _before_sleep(self, state: Any) -> None:
         err = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0
+        window = self.window()
+        if window is not None:
+            self._announce(window)
+            self._down_since = None  # the outage clock starts when the window ends
+            self.log.debug("TWS not back yet (%s); next attempt in %.0f s", err, wait)
+            return
+        where = f"{self.settings.IBKR_HOST}:{self.settings.IBKR_PORT}"
         self.log.warning(
-            "cannot connect to TWS at %s:%s (%s); retrying in %.0f s | IB 502 tip: %s",
-            self.settings.IBKR_HOST,
-            self.settings.IBKR_PORT,
+            "cannot connect to TWS at %s (%s); retrying in %.0f s | IB 502 tip: %s",
+            where,
             err,
             wait,
             tip(502),
         )
-        self.heartbeat.set(
-            "disconnected",
-            f"cannot reach TWS at {self.settings.IBKR_HOST}:{self.settings.IBKR_PORT}; retrying",
-        )
-
-    async def connect(self, max_wait: float = 60.0) -> IB:
-        """Connect (waiting for TWS as long as it takes) and return the connected :class:`IB`.
-
-        Backoff between attempts grows exponentially from 1 s up to ``max_wait`` seconds, with jitter.
-        Raises :class:`ClientIdsExhausted` when the whole id range is taken.
-        """
-        self.heartbeat.set("connecting", f"connecting to {self.settings.IBKR_HOST}:{self.settings.IBKR_PORT}")
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TwsUnreachable),
-            wait=wait_exponential_jitter(initial=1, max=max_wait, jitter=1),
-            before_sleep=self._before_sleep,
-            reraise=True,
+        self._publish("disconnected", f"cannot reach TWS at {where}; retrying")
+        now = asyncio.get_running_loop().time()
+        if self._down_since is None:
+            self._down_since = now
+        down = now - self._down_since
+        if (
+            self._alarm is not None
+            and not self._alarmed
+            and down >= self.settings.IBKR_DISCONNECT_ALERT_SECONDS
         ):
-            with attempt:
-                await self._connect_once()
+            self._alarmed = True
+            self._alarm(
+                f"{self.component} cannot reach TWS",
+                f"The {self.component} has not reached TWS / IB Gateway at {where} for {down:.0f} s "
+                f"({err}). It keeps retrying with backoff.\nIB 502: {tip(502)}",
+            )
+
+    async def _establish(self) -> None:
+        """Connect with backoff until it works (or the id range is exhausted)."""
+        self._establishing = True
+        try:
+            if self.window() is None:
+                where = f"{self.settings.IBKR_HOST}:{self.settings.IBKR_PORT}"
+                self._publish("connecting", f"connecting to {where}")
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TwsUnreachable),
+                wait=wait_exponential_jitter(initial=1, max=MAX_BACKOFF_SECONDS, jitter=1),
+                before_sleep=self._before_sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    await self._connect_once()
+        finally:
+            self._establishing = False
+
+    async def _established(self, reconnect: bool) -> None:
+        """Announce the connection, then restore streams and state and run the callbacks."""
+        self._alarmed = False
+        self._down_since = None
+        self._announced = None
+        self._lost.clear()
         if self.settings.IBKR_MARKET_DATA_TYPE != 1:
             self.ib.reqMarketDataType(self.settings.IBKR_MARKET_DATA_TYPE)
-        accounts = ", ".join(self.ib.managedAccounts())
         self.log.info(
-            "connected to TWS %s:%s as client id %d (server version %s, account %s)",
+            "%s TWS %s:%s as client id %d (server version %s, account %s)",
+            "reconnected to" if reconnect else "connected to",
             self.settings.IBKR_HOST,
             self.settings.IBKR_PORT,
             self.client_id,
             self.ib.client.serverVersion(),
-            accounts,
+            ", ".join(self.ib.managedAccounts()),
         )
-        self.heartbeat.set("connected", f"account {accounts}", client_id=self.client_id)
-        for callback in self.on_connected:
-            await callback(self.ib)
+        self.state = "connecting"
+        self._refresh_state()
+        if reconnect:
+            self.reconnects += 1
+            await self._restore_session(same_session=False)
+        else:
+            await self._run_callbacks()
+
+    async def connect(self) -> IB:
+        """Connect (waiting for TWS as long as it takes), start the supervisor, return the :class:`IB`.
+
+        Raises :class:`ClientIdsExhausted` when the whole id range is taken.
+        """
+        await self._establish()
+        await self._established(reconnect=False)
+        if self._supervisor is None or self._supervisor.done():
+            self._supervisor = asyncio.ensure_future(self._supervise())
         return self.ib
 
+    # -- keeping it alive -----------------------------------------------------------------
+    async def _supervise(self) -> None:
+        """Probe the connection every ``IBKR_PROBE_INTERVAL`` s; reconnect when it is lost or dead."""
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self.settings.IBKR_PROBE_INTERVAL)
+            except TimeoutError:
+                if await self._probe():
+                    continue
+            if self._stopping:
+                return
+            try:
+                await self._establish()
+                await self._established(reconnect=True)
+            except ClientIdsExhausted as err:
+                self.log.error("%s | IB 326 tip: %s", err, tip(326))
+                self._publish("disconnected", str(err))
+                await asyncio.sleep(MAX_BACKOFF_SECONDS)
+                self._lost.set()
+
+    async def _probe(self) -> bool:
+        """``True`` when TWS answers ``reqCurrentTime`` in time; otherwise drop the connection."""
+        if not self.ib.isConnected():
+            self._lost_connection("the connection to TWS is closed")
+            return False
+        timeout = self.settings.IBKR_PROBE_TIMEOUT
+        try:
+            await asyncio.wait_for(self.current_time(), timeout)
+            return True
+        except (TimeoutError, ConnectionError):
+            pass
+        self._establishing = True  # our own disconnect below is not news
+        try:
+            self.ib.wrapper.connectionClosed()  # fail every pending request, so nothing waits forever
+            self.ib.disconnect()
+        finally:
+            self._establishing = False
+        self._lost_connection(f"TWS did not answer a probe within {timeout:g} s (half-dead connection)")
+        return False
+
+    async def current_time(self) -> datetime:
+        """TWS's clock (``reqCurrentTime``); concurrent callers share one request (ib_async keys it)."""
+        if self._time_req is None or self._time_req.done():
+            self._time_req = asyncio.ensure_future(self.ib.reqCurrentTimeAsync())
+            self._time_req.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return await asyncio.shield(self._time_req)
+
+    def _start_restore(self) -> None:
+        if self._restore is None or self._restore.done():
+            self._restore = asyncio.ensure_future(self._restore_session(same_session=True))
+
+    async def _restore_session(self, same_session: bool) -> None:
+        """After 1101 (``same_session``) or a reconnect: streams, account, positions, orders, executions."""
+        try:
+            count = self.streams.request_all(same_session)
+            timeout = self.settings.IBKR_CONNECT_TIMEOUT * 3
+            if same_session and self.account:
+                await asyncio.wait_for(self.ib.reqAccountUpdatesAsync(self.account), timeout)
+            await asyncio.wait_for(self.ib.reqPositionsAsync(), timeout)
+            await asyncio.wait_for(self.ib.reqAllOpenOrdersAsync(), timeout)
+            await asyncio.wait_for(self.ib.reqExecutionsAsync(), timeout)
+            self.log.info(
+                "%s: %d market-data streams requested again; positions, orders and executions resynchronised",
+                "after IB 1101 (data lost)" if same_session else "after the reconnect",
+                count,
+            )
+        except (ConnectionError, TimeoutError) as err:
+            self.log.warning(
+                "resynchronisation interrupted (%s); it runs again after the next reconnect", err
+            )
+            return
+        await self._run_callbacks()
+
+    async def _run_callbacks(self) -> None:
+        for callback in self.on_connected:
+            try:
+                await callback(self.ib)
+            except (ConnectionError, TimeoutError) as err:
+                self.log.warning("%s interrupted by the connection (%s)", callback.__name__, err)
+            except Exception:
+                self.log.exception("%s failed after the connection", getattr(callback, "__name__", callback))
+
+    # -- market data ----------------------------------------------------------------------
+    def subscribe(self, contract: Contract, generic_ticks: str = "") -> Ticker:
+        """Stream ``contract``, remembered across 1101 and reconnects; see :class:`Subscriptions`."""
+        return self.streams.subscribe(contract, generic_ticks)
+
+    def unsubscribe(self, contract: Contract) -> None:
+        """Stop a stream started with :meth:`subscribe` and free its line."""
+        self.streams.unsubscribe(contract)
+
+    def ticker(self, contract: Contract) -> Ticker | None:
+        """The current ticker of a stream started with :meth:`subscribe` (new after a reconnect)."""
+        return self.streams.ticker(contract)
+
+    # -- misc -----------------------------------------------------------------------------
     @property
     def account(self) -> str:
         """The account this process works on: TWS_ACCOUNT, else the first managed account."""
@@ -195,11 +377,13 @@ class IBConnection:
         self._stopping = True
 
     async def close(self) -> None:
-        """Disconnect for good: stop any reconnection under way, then close the socket."""
+        """Disconnect for good: stop the supervisor and any restore under way, then close the socket."""
         self._stopping = True
-        task = self._reconnect_task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for task in (self._supervisor, self._restore):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         if self.ib.isConnected():
+            self.streams.clear()
             self.ib.disconnect()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from abc import ABC, abstractmethod
@@ -28,6 +29,10 @@ from shared.logsetup import setup_logging
 
 #: Seconds between checks while waiting for the schema or the monitor.
 READINESS_POLL_SECONDS = 1.0
+#: Seconds a stop waits for cancelled jobs to run their clean-up (cancel market data) before disconnecting.
+JOB_STOP_SECONDS = 1.0
+#: Seconds a stop waits for requests ib_async holds back by its message-rate throttle (cancels) to go out.
+FLUSH_SECONDS = 1.2
 
 
 class Component(ABC):
@@ -48,9 +53,10 @@ class Component(ABC):
         self.engine = engine
         self.log = log
         self.heartbeat = Heartbeat(engine, self.name)
-        self.conn = IBConnection(self.settings, self.name, self.heartbeat)
+        self.conn = IBConnection(self.settings, self.name, self.heartbeat, alarm=self._connection_alarm)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.stop_event = asyncio.Event()
+        self._jobs: set[asyncio.Task[Any]] = set()  # coroutine jobs running now (see _tracked)
         self.conn.on_connected.append(self.on_connected)
 
     @property
@@ -90,20 +96,65 @@ class Component(ABC):
             sms_enabled=self.settings.sms_enabled,
         )
 
+    def _connection_alarm(self, title: str, body: str) -> None:
+        """The connection manager cannot reach TWS outside a restart window: warn the user once."""
+        try:
+            self.alert("warning", "connection", title, body, dedup_key=f"tws-unreachable:{self.name}")
+        except Exception:  # an alert must never stop the reconnection
+            self.log.exception("could not queue the connection alert")
+
     def add_job(self, func: Any, seconds: float, job_id: str, first_now: bool = True) -> None:
-        """Schedule ``func`` every ``seconds`` (never overlapping itself)."""
+        """Schedule ``func`` every ``seconds`` (never overlapping itself); the first run is now, or after
+        ``seconds`` when not ``first_now`` (``next_run_time=None`` would add the job paused)."""
         from datetime import UTC, datetime
 
+        from apscheduler.util import undefined
+
         self.scheduler.add_job(
-            func,
+            self._tracked(func) if asyncio.iscoroutinefunction(func) else func,
             "interval",
             seconds=seconds,
             id=job_id,
             max_instances=1,
             coalesce=True,
-            next_run_time=datetime.now(UTC) if first_now else None,
+            next_run_time=datetime.now(UTC) if first_now else undefined,
             misfire_grace_time=None,
         )
+
+    def _tracked(self, func: Any) -> Any:
+        """Wrap a coroutine job so that a stop can cancel it and wait for its clean-up."""
+
+        @functools.wraps(func)
+        async def job() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._jobs.add(task)
+            try:
+                await func()
+            except asyncio.CancelledError:  # stopped by SIGTERM / SIGINT: not an error of the job
+                if not self.stop_event.is_set():
+                    raise
+            finally:
+                self._jobs.discard(task)
+
+        return job
+
+    async def _cancel_jobs(self) -> None:
+        """Cancel running jobs (a scan, a placement) and give them :data:`JOB_STOP_SECONDS` to finish
+        their ``finally`` blocks, which cancel market data while still connected. A database write is
+        never cut in half: it does not await, so a cancellation lands before or after it."""
+        jobs = [task for task in self._jobs if not task.done()]
+        for task in jobs:
+            task.cancel()
+        if jobs:
+            await asyncio.wait(jobs, timeout=JOB_STOP_SECONDS)
+
+    async def _flush_requests(self) -> None:
+        """Let the requests ib_async's throttle still holds (e.g. the cancels just made) reach TWS."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FLUSH_SECONDS
+        while self.ib.isConnected() and getattr(self.ib.client, "_msgQ", None) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     # -- life cycle -------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -159,10 +210,12 @@ class Component(ABC):
         await asyncio.gather(connect, return_exceptions=True)
         self.log.info("stopping")
         self.scheduler.shutdown(wait=False)
+        await self._cancel_jobs()
         try:
-            await asyncio.wait_for(self.on_stop(), 3)
+            await asyncio.wait_for(self.on_stop(), 2)
         except Exception:
             self.log.exception("error while stopping")
+        await self._flush_requests()
         await self.conn.close()
         self.heartbeat.set("stopped", "stopped by signal")
         return 0

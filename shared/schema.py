@@ -33,7 +33,7 @@ heartbeats = Table(
     Column("component", String(32), primary_key=True),  # monitor | scanner | executor | dashboard
     Column("pid", Integer, nullable=False),
     Column("client_id", Integer),  # TWS client id held, NULL when not connected / dashboard
-    Column("state", String(24), nullable=False),  # starting|waiting|connected|disconnected|stopping
+    Column("state", String(24), nullable=False),  # starting|waiting|connected|disconnected|running|stopped
     Column("detail", Text, nullable=False, default=""),
     Column("started_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
@@ -84,7 +84,7 @@ scans = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("started_at", String(40), nullable=False),
     Column("finished_at", String(40)),
-    Column("status", String(16), nullable=False),  # running | done | failed
+    Column("status", String(16), nullable=False),  # running | done | failed | cancelled
     Column("symbols", Integer, nullable=False, default=0),
     Column("contracts_checked", Integer, nullable=False, default=0),
     Column("candidates", Integer, nullable=False, default=0),

@@ -11,10 +11,12 @@ port (7496 TWS / 4001 Gateway) and ``LIVE_TRADING_CONFIRM`` set to :data:`LIVE_C
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.twswindows import DEFAULT_WINDOWS, RestartWindow, parse_windows
 
 #: TWS / IB Gateway ports that reach a live (real-money) account.
 LIVE_PORTS = frozenset({7496, 4001})
@@ -82,6 +84,91 @@ class Settings(BaseSettings):
     TWILIO_API_BASE_URL: str = Field(
         "", description="Override of https://api.twilio.com (a proxy, or a local server in tests)."
     )
+
+    # --- Operations: log format and database backups ------------------------------------------------
+    # JSON log files (shared/logsetup.py) and the monitor's online SQLite backups (shared/backup.py).
+    LOG_JSON: bool = Field(
+        False, description="Write logs/<component>.jsonl (JSON lines) instead of logs/<component>.log."
+    )
+    BACKUP_INTERVAL_MINUTES: float = Field(
+        30.0, ge=0, le=1440, description="Minutes between the monitor's database backups; 0 = no backups."
+    )
+    BACKUP_KEEP: int = Field(48, ge=1, le=10000, description="Newest backups kept in data/backups/.")
+
+    # --- Connection manager -------------------------------------------------------------------
+    # Daily restart windows, the half-dead-socket probe, the message rate and the market-data line
+    # budget of each process (shared/ibconn.py, shared/pacing.py, shared/twswindows.py).
+    #: Default share of the account's market-data lines per process (90 % in all).
+    LINE_SHARES: ClassVar[dict[str, float]] = {"monitor": 0.30, "scanner": 0.45, "executor": 0.15}
+    #: At most this fraction of the account's lines is used by thetawheel (the rest: TWS, other tools).
+    MAX_LINES_USED: ClassVar[float] = 0.90
+    TWS_RESTART_WINDOWS: str = Field(
+        DEFAULT_WINDOWS,
+        description="TWS daily restart windows, HH:MM-HH:MM, comma-separated, US Eastern time; empty = none.",
+    )
+    IBKR_PROBE_INTERVAL: float = Field(
+        30.0, ge=1, le=3600, description="Seconds between liveness probes (reqCurrentTime) of the connection."
+    )
+    IBKR_PROBE_TIMEOUT: float = Field(
+        10.0, gt=0, le=300, description="Seconds a probe may take before the connection counts as dead."
+    )
+    IBKR_DISCONNECT_ALERT_SECONDS: float = Field(
+        60.0,
+        ge=0,
+        le=86400,
+        description="Seconds TWS may stay unreachable (outside a restart window) before an alert.",
+    )
+    IBKR_MAX_REQUESTS_PER_SECOND: int = Field(
+        40,
+        ge=10,
+        le=45,
+        description="Messages per second each process sends at most, rounded down to a multiple of 10 "
+        "(sent in 0.1 s slices; IB's limit is 50).",
+    )
+    IBKR_MARKET_DATA_LINES: int = Field(
+        100, ge=10, le=10000, description="Simultaneous market-data lines of the account (100 by default)."
+    )
+    IBKR_LINES_MONITOR: int = Field(
+        0, ge=0, description="Monitor's lines; 0 = 30 % of IBKR_MARKET_DATA_LINES."
+    )
+    IBKR_LINES_SCANNER: int = Field(
+        0, ge=0, description="Scanner's lines; 0 = 45 % of IBKR_MARKET_DATA_LINES."
+    )
+    IBKR_LINES_EXECUTOR: int = Field(
+        0, ge=0, description="Executor's lines; 0 = 15 % of IBKR_MARKET_DATA_LINES."
+    )
+
+    @field_validator("TWS_RESTART_WINDOWS")
+    @classmethod
+    def _windows_parse(cls, value: str) -> str:
+        parse_windows(value)  # raises ValueError naming the bad window
+        return value
+
+    @property
+    def restart_windows(self) -> tuple[RestartWindow, ...]:
+        """``TWS_RESTART_WINDOWS`` parsed."""
+        return parse_windows(self.TWS_RESTART_WINDOWS)
+
+    def market_data_lines(self, component: str) -> int:
+        """The market-data line budget of ``component`` (monitor, scanner or executor)."""
+        explicit = {
+            "monitor": self.IBKR_LINES_MONITOR,
+            "scanner": self.IBKR_LINES_SCANNER,
+            "executor": self.IBKR_LINES_EXECUTOR,
+        }[component]
+        return explicit or max(1, int(self.IBKR_MARKET_DATA_LINES * self.LINE_SHARES[component] + 1e-9))
+
+    @model_validator(mode="after")
+    def _lines_within_the_account(self) -> Settings:
+        """The three budgets together may use at most 90 % of the account's lines."""
+        total = sum(self.market_data_lines(c) for c in self.LINE_SHARES)
+        allowed = int(self.IBKR_MARKET_DATA_LINES * self.MAX_LINES_USED + 1e-9)
+        if total > allowed:
+            raise ValueError(
+                f"IBKR_LINES_MONITOR + IBKR_LINES_SCANNER + IBKR_LINES_EXECUTOR: {total} lines exceed "
+                f"90 % of IBKR_MARKET_DATA_LINES={self.IBKR_MARKET_DATA_LINES} ({allowed})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _paper_unless_said_three_times(self) -> Settings:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.problems import problem_lines
+
+#: Alert severities, lowest first.
+Severity = Literal["info", "warning", "critical"]
 
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
@@ -71,9 +76,15 @@ class PutRules(_Strict):
     @model_validator(mode="after")
     def _ranges(self) -> Self:
         if not self.delta_min <= self.delta_target <= self.delta_max:
-            raise ValueError("delta_target must lie within delta_min..delta_max")
+            raise ValueError(
+                f"delta_target {self.delta_target:g} must lie within "
+                f"delta_min {self.delta_min:g} .. delta_max {self.delta_max:g}"
+            )
         if not self.dte_min <= self.dte_target <= self.dte_max:
-            raise ValueError("dte_target must lie within dte_min..dte_max")
+            raise ValueError(
+                f"dte_target {self.dte_target} must lie within "
+                f"dte_min {self.dte_min} .. dte_max {self.dte_max}"
+            )
         return self
 
 
@@ -86,8 +97,8 @@ class OrderRules(_Strict):
 class AlertRules(_Strict):
     """Where alerts go: by severity, plus categories that always reach extra channels."""
 
-    email_min_severity: str = Field("warning", pattern="^(info|warning|critical)$")
-    sms_min_severity: str = Field("critical", pattern="^(info|warning|critical)$")
+    email_min_severity: Severity = "warning"
+    sms_min_severity: Severity = "critical"
     email_categories: list[str] = Field(default_factory=lambda: ["fill"])
     sms_categories: list[str] = Field(default_factory=lambda: ["fill"])
     retry_seconds: float = Field(30.0, ge=1, le=3600, description="Pause before a failed send is retried.")
@@ -113,7 +124,10 @@ class Strategy(_Strict):
             if unknown:
                 raise ValueError(f"overrides.{sym}: unknown section(s) {sorted(unknown)}; allowed: puts")
             merged = self.puts.model_dump() | dict(table.get("puts", {}))
-            PutRules.model_validate(merged)  # raises with the field name on a bad value
+            try:
+                PutRules.model_validate(merged)
+            except ValidationError as err:  # name the nested key: overrides.KO.puts.delta_min
+                raise ValueError("; ".join(problem_lines(err, PutRules, f"overrides.{sym}.puts."))) from None
         return self
 
     def put_rules(self, symbol: str) -> PutRules:

@@ -16,6 +16,9 @@ import signal
 import sys
 from typing import Any
 
+from . import runopts
+from .clock import SimClock
+from .control import ControlServer
 from .protocol import MAX_SERVER_VERSION, MIN_SERVER_VERSION
 from .server import ServerConfig, SimServer
 
@@ -47,15 +50,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=15.0,
         help="seconds between periodic account/portfolio pushes",
     )
+    p.add_argument(
+        "--partial-fills",
+        type=float,
+        default=0.0,
+        help="probability (0..1) that a fill takes only half of the units it could (default 0)",
+    )
     p.add_argument("--data-dir", default=None, help="market data directory (default: shipped data)")
     p.add_argument("--log-level", default=os.environ.get("SIM_LOG_LEVEL", "INFO"))
+    runopts.add_arguments(p)  # --start --speed --hours --no-limits --early-assignment --state --control-port
     args = p.parse_args(argv)
+    runopts.check(p, args)
     if not MIN_SERVER_VERSION <= args.max_version <= MAX_SERVER_VERSION:
         p.error(f"--max-version must be within {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION}")
     return args
 
 
-def build_market(args: argparse.Namespace) -> Any:
+def build_market(args: argparse.Namespace, clock: SimClock | None = None) -> Any:
     """Instantiate the market model (``simulator.market.Market`` unless overridden for tests)."""
     factory_path = os.environ.get(MARKET_FACTORY_ENV)
     if factory_path:
@@ -66,12 +77,16 @@ def build_market(args: argparse.Namespace) -> Any:
 
     from .market import Market
 
-    return Market(Path(args.data_dir) if args.data_dir else None, seed=args.seed)
+    return Market(
+        Path(args.data_dir) if args.data_dir else None, seed=args.seed, clock=clock.now if clock else None
+    )
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Run until SIGTERM/SIGINT."""
-    market = build_market(args)
+    saved = runopts.load_saved(args)
+    clock = runopts.make_clock(args, saved)
+    market = build_market(args, clock)
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -81,9 +96,13 @@ async def serve(args: argparse.Namespace) -> None:
         fill_delay=args.fill_delay,
         tick_interval=args.tick_interval,
         account_interval=args.account_interval,
+        partial_fills=args.partial_fills,
     )
-    server = SimServer(market, config)
+    server = SimServer(market, config, clock, runopts.make_options(args))
+    if saved is not None:
+        server.supervisor.restore(saved)
     host, port = await server.start()
+    control = ControlServer(server.supervisor) if args.control_port is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -93,8 +112,13 @@ async def serve(args: argparse.Namespace) -> None:
         f"(server versions {MIN_SERVER_VERSION}-{config.max_version})",
         flush=True,
     )
+    if control is not None:
+        chost, cport = await control.start("127.0.0.1", args.control_port)
+        print(f"thetawheel simulator: control on {chost}:{cport}", flush=True)
     await stop.wait()
     log.info("shutting down")
+    if control is not None:
+        await control.close()
     await server.close()
 
 

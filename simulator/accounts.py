@@ -4,11 +4,11 @@ cancelOrder, plus the fill job and account pushes. Bookkeeping itself lives in `
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from . import combo
 from . import encoders as enc
 from .broker import Mark, OrderRejected, SimExecution, SimOrder
 from .encoders import Spec
@@ -23,21 +23,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("simulator.accounts")
 
 
-# ---------------------------------------------------------------------- marks and quotes
-def quote(server: SimServer, spec: Spec) -> tuple[float, float]:
-    """(bid, ask) of a contract now, dollars per share."""
-    if enc.is_option(spec):
-        q = server.market.option_quote(spec)  # type: ignore[arg-type]
-        return q.bid, q.ask
-    sq = server.market.stock_quote(spec.symbol)
-    return sq.bid, sq.ask
-
-
+# ---------------------------------------------------------------------- marks
 def make_mark(server: SimServer) -> Mark:
     """A cached mark function (dollars per share): stock last, option mid (model price when no market)."""
     cache: dict[int, float] = {}
 
     def mark(spec: Spec) -> float:
+        if enc.is_bag(spec):  # a combo's net mark per share: Σ sign × ratio × leg mark
+            return sum(leg.sign * leg.ratio * mark(leg.spec) for leg in spec.legs)
         if spec.con_id not in cache:
             if enc.is_option(spec):
                 q = server.market.option_quote(spec)  # type: ignore[arg-type]
@@ -242,7 +235,8 @@ def _req_executions(s: Session, r: FieldReader) -> None:
     for e in broker.executions:
         if matches(e, f, broker.account):
             send_execution(s, req_id, e)
-            s.send(enc.commission_report(e.exec_id, e.commission, e.realized_pnl))
+            if not enc.is_bag(e.order.spec):  # commissions are per leg; the BAG execution has none
+                s.send(enc.commission_report(e.exec_id, e.commission, e.realized_pnl))
     s.send(enc.exec_details_end(req_id))
 
 
@@ -251,19 +245,13 @@ def _place_order(s: Session, r: FieldReader) -> None:
     assert s.client_id is not None
     req = read_place_order(r, s.version)
     server = s.server
-    if req.contract.sec_type == "BAG":
-        s.error(
-            req.order_id,
-            201,
-            "Order rejected - reason:Combo (BAG) orders are not supported by the simulator yet",
-        )
-        return
     if req.what_if:
         s.error(
             req.order_id, 201, "Order rejected - reason:What-if orders are not supported by the simulator"
         )
         return
-    specs = resolve(server.market, req.contract)
+    bag = req.contract.sec_type == "BAG"  # combo legs resolved by conId (combo.py)
+    specs = combo.resolve_bag(server.market, req) if bag else resolve(server.market, req.contract)
     if len(specs) != 1:
         s.error(req.order_id, 200, NO_SECDEF)
         return
@@ -323,48 +311,10 @@ def _req_global_cancel(s: Session, r: FieldReader) -> None:
 
 # ---------------------------------------------------------------------- fills and pushes
 def check_orders(server: SimServer) -> None:
-    """Fill every working, transmitted order that has rested ``fill_delay`` s and is marketable now."""
-    due = [
-        o
-        for o in server.broker.open_orders()
-        if o.transmit
-        and o.status == "Submitted"
-        and time.monotonic() - o.placed_at >= server.config.fill_delay
-    ]
-    if not due:
-        return
-    server.market.step()
-    filled = False
-    for order in due:
-        bid, ask = quote(server, order.spec)
-        price = server.broker.fill_price(order, bid, ask)
-        if price is None:
-            continue
-        tick = float(getattr(order.spec, "min_tick", 0.01) or 0.01)
-        price = round(round(price / tick) * tick, 4)
-        exchange = "CBOE" if enc.is_option(order.spec) else "ISLAND"
-        execution = server.broker.fill(order, price, exchange)
-        log.info(
-            "filled client %d order %d: %s %g @ %.4f commission %.2f",
-            order.client_id,
-            order.order_id,
-            execution.side,
-            execution.shares,
-            price,
-            execution.commission,
-        )
-        owner = server.sessions.get(order.client_id)
-        if owner is not None:
-            send_execution(owner, -1, execution)
-            send_order_state(owner, order)
-            owner.send(enc.commission_report(execution.exec_id, execution.commission, execution.realized_pnl))
-        for session in server.sessions.values():
-            if session.positions_subscribed:
-                pos = server.broker.positions[order.spec.con_id]
-                session.send(enc.position(server.broker.account, pos.spec, pos.qty, pos.avg_cost))
-        filled = True
-    if filled:
-        push_account_updates(server)
+    """Fill working orders that are due (partial fills and combos: see ``fills.py``)."""
+    from . import fills
+
+    fills.check_orders(server)
 
 
 def push_account_updates(server: SimServer) -> None:
@@ -374,6 +324,9 @@ def push_account_updates(server: SimServer) -> None:
             send_account(session, end=False)
         for req_id in session.multi_subs:
             _send_multi(session, req_id)
+    from . import summary
+
+    summary.push(server)  # changed reqAccountSummary rows
 
 
 HANDLERS: dict[int, Handler] = {

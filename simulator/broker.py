@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .encoders import Spec, is_option, multiplier
+from .encoders import Spec, is_bag, is_option, multiplier
 from .protocol import UNSET_DOUBLE
 
 if TYPE_CHECKING:
@@ -145,12 +145,17 @@ class Broker:
         self._perm_ids = itertools.count(1_000_000_000 + (start % 100_000) * 1000)
         self._exec_prefix = f"0000{start & 0xFFFF:04x}"
         self._exec_seq = itertools.count((start >> 4) & 0xFFFFFF00)
+        self.order_id_floor: dict[int, int] = {}  # client id → highest order id used before a restart
 
     # ----------------------------------------------------------------- orders
     def next_order_id(self, client_id: int) -> int:
         """Next valid order id for a client: one past the highest it has used (1 when none)."""
         ids = [oid for (cid, oid) in self.orders if cid == client_id]
-        return max(ids, default=0) + 1
+        return max(max(ids, default=0), self.order_id_floor.get(client_id, 0)) + 1
+
+    def next_exec_id(self) -> str:
+        """A new execution id in TWS's format (``0000e0d5.6574a1b2.01.01``)."""
+        return f"{self._exec_prefix}.{next(self._exec_seq):08x}.01.01"
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
         """Working orders, optionally of one client only."""
@@ -169,7 +174,9 @@ class Broker:
             )
         if req.total_quantity <= 0:
             raise OrderRejected(201, "Order rejected - reason:The order size must be positive")
-        if req.order_type == "LMT" and (req.lmt_price == UNSET_DOUBLE or req.lmt_price <= 0):
+        if req.order_type == "LMT" and (
+            req.lmt_price == UNSET_DOUBLE or (req.lmt_price <= 0 and not is_bag(spec))  # combos: credit < 0
+        ):
             raise OrderRejected(201, "Order rejected - reason:A limit price is required for LMT orders")
         if req.account and req.account != self.account:
             raise OrderRejected(201, f"Order rejected - reason:Unknown account {req.account}")
@@ -178,7 +185,7 @@ class Broker:
             raise OrderRejected(104, "Can't modify a filled order")
         if existing is not None and not existing.working:
             raise OrderRejected(103, "Duplicate order id")
-        if existing is not None and existing.spec.con_id != spec.con_id:
+        if existing is not None and existing.spec != spec:  # another contract, or other combo legs
             raise OrderRejected(105, "Order being modified does not match original order")
         price = req.lmt_price if req.order_type == "LMT" else mark(spec)
         signed = req.total_quantity if req.action == "BUY" else -req.total_quantity
@@ -195,11 +202,12 @@ class Broker:
         )
         available = self.available_funds(mark) - reserved
         if need > 0 and need > available + 1e-6:
+            ewl = self.net_liquidation(mark)  # TWS's wording: equity with loan vs. the margin after the order
             raise OrderRejected(
                 201,
-                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. INSUFFICIENT FUNDS: IN ORDER TO "
-                f"OBTAIN THE DESIRED POSITION YOUR AVAILABLE FUNDS [{available:,.2f} USD] MUST EXCEED "
-                f"THE INITIAL MARGIN REQUIREMENT [{need:,.2f} USD]",
+                "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION "
+                f"YOUR EQUITY WITH LOAN VALUE [{ewl:.2f} USD] MUST EXCEED THE INITIAL MARGIN "
+                f"[{ewl - available + need:.2f} USD]",
             )
         if existing is not None:
             existing.quantity = req.total_quantity
@@ -267,10 +275,19 @@ class Broker:
             return max(order.lmt_price, bid) if order.lmt_price <= mid + 0.2 * half + 1e-9 else None
         return min(order.lmt_price, ask) if order.lmt_price >= mid - 0.2 * half - 1e-9 else None
 
-    def fill(self, order: SimOrder, price: float, exchange: str = "SMART") -> SimExecution:
-        """Fill the remaining quantity of ``order`` at ``price``; updates cash, position, P&L."""
-        qty = order.remaining
-        comm = commission_for(order.spec, qty, price)
+    def fill(
+        self, order: SimOrder, price: float, exchange: str = "SMART", qty: float | None = None
+    ) -> SimExecution:
+        """Fill ``qty`` (default: all that remains) of ``order`` at ``price``; updates cash, position, P&L.
+
+        A partial fill leaves the order ``Submitted`` with ``filled``/``remaining`` updated. Commission is the
+        schedule applied to the whole filled quantity minus what earlier fills of the order already paid, so
+        the per-order minimum is charged once however the order fills.
+        """
+        qty = order.remaining if qty is None else min(qty, order.remaining)
+        filled_value = order.avg_fill_price * order.filled + price * qty
+        total = commission_for(order.spec, order.filled + qty, filled_value / (order.filled + qty))
+        comm = round(max(0.0, total - order.commission), 4)
         mult = multiplier(order.spec)
         signed = qty if order.action == "BUY" else -qty
         realized = self._apply_position(order.spec, signed, price, comm)
@@ -280,9 +297,9 @@ class Broker:
         order.avg_fill_price = (prev_value + price * qty) / order.filled
         order.last_fill_price = price
         order.commission += comm
-        order.status = "Filled"
+        order.status = "Filled" if order.remaining <= 1e-9 else "Submitted"
         execution = SimExecution(
-            exec_id=f"{self._exec_prefix}.{next(self._exec_seq):08x}.01.01",
+            exec_id=self.next_exec_id(),
             order=order,
             time=self._clock(),
             side="BOT" if order.action == "BUY" else "SLD",
@@ -333,6 +350,8 @@ class Broker:
         (strike × 100 × qty − premium); a short call must be covered by shares, otherwise it needs the
         underlying's value; selling stock short needs its full value.
         """
+        if is_bag(spec):
+            return spec.requirement(self, signed, price, mark)
         pos = self.positions.get(spec.con_id)
         held = pos.qty if pos else 0.0
         if held * signed < 0:  # reducing first

@@ -3,9 +3,10 @@
 Usage: ``python -m simulator.build_data [--source ../shared/marketdata] [--out simulator/data]``.
 
 Writes ``underlyings.json`` (specs and statistics), ``bars/<SYM>.csv.gz`` (raw daily OHLCV, two years),
-``surfaces.json`` (IV smiles, open-interest and spread profiles) and ``earnings.json``.  The smile fit lives
-in :mod:`simulator.fitting`.  Statistics: realized vol = stdev of daily log returns of the dividend-adjusted
-close x sqrt(252); dividend yield = trailing-year dividends / close (continuous).
+``surfaces.json`` (IV smiles, open-interest and spread profiles), ``earnings.json`` and ``dividends.json``
+(ex-dividend dates).  The smile fit lives in :mod:`simulator.fitting`.  Statistics: realized vol = stdev of
+daily log returns of the dividend-adjusted close x sqrt(252); dividend yield = trailing-year dividends / close
+(continuous).
 """
 
 from __future__ import annotations
@@ -205,6 +206,54 @@ def build_earnings(src: Path, symbols: list[str]) -> dict[str, dict[str, list[st
     return out
 
 
+def ex_dividends(df: pd.DataFrame) -> list[tuple[pd.Timestamp, float]]:
+    """(ex-date, cash amount per share) from the Dividends column, else from the jumps of Adj Close / Close
+    (Yahoo scales every price before an ex-date by 1 - D / C_prev, so D = C_prev (1 - r_prev / r))."""
+    if df["Dividends"].notna().any():
+        paid = df[df["Dividends"].fillna(0.0) > 0]
+        return [
+            (pd.Timestamp(d), round(float(a), 4)) for d, a in zip(paid.index, paid["Dividends"], strict=True)
+        ]
+    if "Adj Close" not in df:
+        return []
+    close = df["Close"].to_numpy(float)
+    ratio = (df["Adj Close"] / df["Close"]).to_numpy(float)
+    out: list[tuple[pd.Timestamp, float]] = []
+    for i in range(1, len(df)):
+        if ratio[i] / ratio[i - 1] - 1.0 > 2e-4:  # above the rounding noise of the adjusted prices
+            out.append(
+                (pd.Timestamp(df.index[i]), round(float(close[i - 1] * (1.0 - ratio[i - 1] / ratio[i])), 4))
+            )
+    return out
+
+
+def build_dividends(bars: dict[str, pd.DataFrame]) -> dict[str, dict[str, list[list[Any]]]]:
+    """Ex-dividend dates and amounts per symbol: reported ones (2023 on), plus the last four projected
+    52 weeks on (same amount) to the end of 2027, flagged ``projected`` (not for a symbol that skipped its
+    last quarter, e.g. INTC's suspension in 2024); symbols paying none are left out."""
+    horizon = pd.Timestamp("2027-12-31")
+    out: dict[str, dict[str, list[list[Any]]]] = {}
+    for sym, df in sorted(bars.items()):
+        paid = [(d, a) for d, a in ex_dividends(df) if d >= pd.Timestamp("2023-01-01") and a > 0]
+        if not paid:
+            continue
+        projected: list[tuple[pd.Timestamp, float]] = []
+        k = 1
+        suspended = paid[-1][0] < df.index[-1] - pd.Timedelta(days=130)  # no payment for a quarter
+        while not suspended and min(d for d, _ in paid[-4:]) + pd.Timedelta(weeks=52 * k) <= horizon:
+            projected += [
+                (d + pd.Timedelta(weeks=52 * k), a)
+                for d, a in paid[-4:]
+                if paid[-1][0] < d + pd.Timedelta(weeks=52 * k) <= horizon
+            ]
+            k += 1
+        out[sym] = {
+            "reported": [[d.strftime("%Y-%m-%d"), a] for d, a in paid],
+            "projected": [[d.strftime("%Y-%m-%d"), a] for d, a in sorted(projected)],
+        }
+    return out
+
+
 def build(src: Path, out: Path) -> dict[str, Any]:
     """Run the whole conversion; returns a summary (sizes, fit errors)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -230,6 +279,7 @@ def build(src: Path, out: Path) -> dict[str, Any]:
     (out / "underlyings.json").write_text(json.dumps(unders, indent=1))
     (out / "surfaces.json").write_text(json.dumps({"vrp": VRP, "surfaces": surfaces}, separators=(",", ":")))
     (out / "earnings.json").write_text(json.dumps(build_earnings(src, symbols), separators=(",", ":")))
+    (out / "dividends.json").write_text(json.dumps(build_dividends(bars), separators=(",", ":")))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return {"symbols": len(symbols), "bytes": size, "fit_rmse_vol_points": fit_err}
 

@@ -7,19 +7,49 @@ Every layout mirrors ib_async ``decoder.py`` at the negotiated server version. B
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Union
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from .protocol import Field, Out
+from .encoders_account import (  # noqa: F401 - re-exported: simulator.encoders is the encoders' facade
+    UNSET_TEXT,
+    account_download_end,
+    account_summary,
+    account_summary_end,
+    account_time,
+    account_update_multi,
+    account_update_multi_end,
+    account_value,
+    money_or_unset,
+    pnl,
+    pnl_single,
+    portfolio_value,
+    position,
+    position_end,
+)
+from .encoders_base import (  # noqa: F401 - re-exported
+    EASTERN,
+    Fields,
+    Spec,
+    contract11,
+    is_bag,
+    is_option,
+    multiplier,
+    sec_type,
+    to_eastern,
+    tws_time,
+)
+from .encoders_order import (  # noqa: F401 - re-exported
+    commission_report,
+    exec_details,
+    exec_details_end,
+    order_status,
+)
+from .protocol import Field, Out  # noqa: F401 - Field re-exported
 
 if TYPE_CHECKING:
     from .market import Bar, OptionSpec, StockSpec
 
-Spec = Union["StockSpec", "OptionSpec"]
-Fields = list[Field]
-
-EASTERN = ZoneInfo("US/Eastern")
 STK_ORDER_TYPES = (
     "ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,BENCHPX,COND,CONDORDER,DARKONLY,DARKPOLL,DAY,"
     "DEACT,DEACTDIS,DEACTEOD,DIS,GAT,GTC,GTD,GTT,HID,IBKRATS,ICE,IMB,IOC,LIT,LMT,LOC,MIDPX,MIT,MKT,MOC,"
@@ -41,55 +71,6 @@ OPT_EXCHANGES = (
     "PEARL,EMERALD,MEMX"
 )
 ETFS = frozenset({"SPY", "QQQ", "IWM", "DIA", "XLF", "XLE", "GLD", "TLT", "EEM"})
-
-
-def is_option(spec: Spec) -> bool:
-    """True for an OptionSpec (duck-typed on ``right``)."""
-    return hasattr(spec, "right")
-
-
-def sec_type(spec: Spec) -> str:
-    """``"OPT"`` or ``"STK"``."""
-    return "OPT" if is_option(spec) else "STK"
-
-
-def multiplier(spec: Spec) -> int:
-    """Contract multiplier (shares per contract): 100 for standard options, 1 for stock."""
-    return int(getattr(spec, "multiplier", 1) or 1)
-
-
-def contract11(spec: Spec, exchange: str = "SMART", primary: bool = False) -> Fields:
-    """conId, symbol, secType, lastTradeDate, strike, right, multiplier, exchange(or primary), currency,
-    localSymbol, tradingClass — the contract block of execDetails/position/openOrder/portfolioValue."""
-    if is_option(spec):
-        o: OptionSpec = spec  # type: ignore[assignment]
-        exch = "" if primary else exchange
-        return [
-            o.con_id,
-            o.symbol,
-            "OPT",
-            o.expiry,
-            o.strike,
-            o.right,
-            str(o.multiplier),
-            exch,
-            "USD",
-            o.local_symbol,
-            o.trading_class,
-        ]
-    s: StockSpec = spec  # type: ignore[assignment]
-    exch = s.primary_exchange if primary else exchange
-    return [s.con_id, s.symbol, "STK", "", 0.0, "", "", exch, s.currency, s.symbol, s.symbol]
-
-
-def to_eastern(ts: datetime) -> datetime:
-    """Convert to US/Eastern; a naive datetime is taken to be Eastern already."""
-    return ts.replace(tzinfo=EASTERN) if ts.tzinfo is None else ts.astimezone(EASTERN)
-
-
-def tws_time(ts: datetime) -> str:
-    """``"YYYYMMDD HH:MM:SS US/Eastern"`` (the format ib_async's parseIBDatetime reads with a zone)."""
-    return to_eastern(ts).strftime("%Y%m%d %H:%M:%S") + " US/Eastern"
 
 
 def error(req_id: int, code: int, msg: str, version: int, advanced: str = "") -> Fields:
@@ -304,176 +285,42 @@ def market_data_type(req_id: int, mdt: int) -> Fields:
 
 
 def historical_data(req_id: int, start: str, end: str, bars: Sequence[Bar]) -> Fields:
-    """historicalData (17): no version at these server versions; 8 fields per bar."""
-    fields: Fields = [Out.HISTORICAL_DATA, req_id, start, end, len(bars)]
-    for b in bars:
-        wap = round((b.high + b.low + b.close) / 3, 4)
-        fields += [
-            b.date.replace("-", ""),
+    """historicalData (17) of TRADES bars: WAP = (high + low + close) / 3, count = volume / 100."""
+    rows = [
+        HistRow(
+            b.date,
             b.open,
             b.high,
             b.low,
             b.close,
             b.volume,
-            wap,
+            round((b.high + b.low + b.close) / 3, 4),
             max(1, b.volume // 100),
-        ]
+        )
+        for b in bars
+    ]
+    return historical_rows(req_id, start, end, rows)
+
+
+@dataclass(frozen=True)
+class HistRow:
+    """One bar as sent: date ``"YYYYMMDD"``; prices in dollars per share (or vol fractions for the
+    volatility series); volume in shares/contracts, WAP and count; -1 where TWS has none (non-TRADES)."""
+
+    date: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    wap: float
+    count: int
+
+
+def historical_rows(req_id: int, start: str, end: str, rows: Sequence[HistRow]) -> Fields:
+    """historicalData (17): ``17, reqId, start, end, n, (date, o, h, l, c, volume, wap, count)×n`` (no
+    version at ≥ 124; no historicalDataEnd message below 196)."""
+    fields: Fields = [Out.HISTORICAL_DATA, req_id, start, end, len(rows)]
+    for b in rows:
+        fields += [b.date.replace("-", ""), b.open, b.high, b.low, b.close, b.volume, b.wap, b.count]
     return fields
-
-
-def account_value(key: str, value: str, currency: str, account: str) -> Fields:
-    """accountValue (6): ``6, 2, key, value, currency, account``."""
-    return [Out.ACCT_VALUE, 2, key, value, currency, account]
-
-
-def portfolio_value(
-    spec: Spec,
-    position: float,
-    market_price: float,
-    market_value: float,
-    avg_cost: float,
-    unrealized: float,
-    realized: float,
-    account: str,
-) -> Fields:
-    """portfolioValue (7): exactly 20 fields; avgCost per share (STK) or per contract (OPT, × multiplier)."""
-    return [
-        Out.PORTFOLIO_VALUE,
-        8,
-        *contract11(spec, primary=True),
-        position,
-        market_price,
-        market_value,
-        avg_cost,
-        unrealized,
-        realized,
-        account,
-    ]
-
-
-def account_time(ts: datetime) -> Fields:
-    """accountTime (8): ``HH:MM``."""
-    return [Out.ACCT_UPDATE_TIME, 1, to_eastern(ts).strftime("%H:%M")]
-
-
-def account_download_end(account: str) -> Fields:
-    """accountDownloadEnd (54)."""
-    return [Out.ACCT_DOWNLOAD_END, 1, account]
-
-
-def position(account: str, spec: Spec, pos: float, avg_cost: float) -> Fields:
-    """position (61): 16 fields."""
-    return [Out.POSITION_DATA, 3, account, *contract11(spec, exchange=""), pos, avg_cost]
-
-
-def position_end() -> Fields:
-    """positionEnd (62)."""
-    return [Out.POSITION_END, 1]
-
-
-def account_update_multi(
-    req_id: int, account: str, model: str, key: str, value: str, currency: str
-) -> Fields:
-    """accountUpdateMulti (73): 8 fields."""
-    return [Out.ACCOUNT_UPDATE_MULTI, 1, req_id, account, model, key, value, currency]
-
-
-def account_update_multi_end(req_id: int) -> Fields:
-    """accountUpdateMultiEnd (74)."""
-    return [Out.ACCOUNT_UPDATE_MULTI_END, 1, req_id]
-
-
-def order_status(
-    order_id: int,
-    status: str,
-    filled: float,
-    remaining: float,
-    avg_fill_price: float,
-    perm_id: int,
-    parent_id: int,
-    last_fill_price: float,
-    client_id: int,
-    why_held: str = "",
-    mkt_cap_price: float = 0.0,
-) -> Fields:
-    """orderStatus (3): 12 fields, no version."""
-    return [
-        Out.ORDER_STATUS,
-        order_id,
-        status,
-        filled,
-        remaining,
-        avg_fill_price,
-        perm_id,
-        parent_id,
-        last_fill_price,
-        client_id,
-        why_held,
-        mkt_cap_price,
-    ]
-
-
-def exec_details(
-    req_id: int,
-    version: int,
-    order_id: int,
-    spec: Spec,
-    exec_id: str,
-    ts: datetime,
-    account: str,
-    exchange: str,
-    side: str,
-    shares: float,
-    price: float,
-    perm_id: int,
-    client_id: int,
-    cum_qty: float,
-    avg_price: float,
-    order_ref: str,
-) -> Fields:
-    """execDetails (11): 31 fields (+ pendingPriceRevision at ≥ 178); reqId −1 for live fills."""
-    fields: Fields = [
-        Out.EXECUTION_DATA,
-        req_id,
-        order_id,
-        *contract11(spec, exchange=exchange),
-        exec_id,
-        tws_time(ts),
-        account,
-        exchange,
-        side,
-        shares,
-        price,
-        perm_id,
-        client_id,
-        0,
-        cum_qty,
-        avg_price,
-        order_ref,
-        "",
-        "",
-        "",
-        2,
-    ]
-    if version >= 178:
-        fields.append(False)
-    return fields
-
-
-def exec_details_end(req_id: int) -> Fields:
-    """execDetailsEnd (55)."""
-    return [Out.EXECUTION_DATA_END, 1, req_id]
-
-
-def commission_report(exec_id: str, commission: float, realized_pnl: float | None) -> Fields:
-    """commissionReport (59): exactly 8; realizedPNL UNSET (empty) for opening executions."""
-    return [
-        Out.COMMISSION_REPORT,
-        1,
-        exec_id,
-        round(commission, 4),
-        "USD",
-        None if realized_pnl is None else round(realized_pnl, 4),
-        None,
-        None,
-    ]

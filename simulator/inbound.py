@@ -63,6 +63,20 @@ def normalize_right(right: str) -> str:
 
 
 @dataclass
+class ComboLegReq:
+    """One leg of a BAG contract as placeOrder sends it: conId, ratio (contracts per combo unit), action."""
+
+    con_id: int
+    ratio: int
+    action: str  # "BUY" / "SELL"
+    exchange: str = "SMART"
+    open_close: int = 0
+    short_sale_slot: int = 0
+    designated_location: str = ""
+    exempt_code: int = -1
+
+
+@dataclass
 class OrderReq:
     """The parts of a placeOrder request the simulator acts on (prices in dollars per share)."""
 
@@ -87,7 +101,9 @@ class OrderReq:
     algo_strategy: str = ""
     algo_params: list[tuple[str, str]] = field(default_factory=list)
     what_if: bool = False
-    combo_legs: int = 0
+    combo_legs: list[ComboLegReq] = field(default_factory=list)
+    order_combo_prices: list[float] = field(default_factory=list)  # per-leg limit prices (rarely used)
+    smart_combo_params: list[tuple[str, str]] = field(default_factory=list)  # e.g. NonGuaranteed=1
 
 
 def read_place_order(r: FieldReader, version: int) -> OrderReq:
@@ -116,11 +132,21 @@ def read_place_order(r: FieldReader, version: int) -> OrderReq:
     o.outside_rth = r.flag()
     o.hidden = r.flag()
     if contract.sec_type == "BAG":
-        n_legs = r.integer()
-        o.combo_legs = n_legs
-        r.skip(8 * n_legs)
-        r.skip(r.integer())  # order combo leg prices
-        r.skip(2 * r.integer())  # smart combo routing params
+        for _ in range(r.integer()):
+            o.combo_legs.append(
+                ComboLegReq(
+                    r.integer(),
+                    r.integer(),
+                    r.text().upper(),
+                    r.text(),
+                    r.integer(),
+                    r.integer(),
+                    r.text(),
+                    r.integer(-1),
+                )
+            )
+        o.order_combo_prices = [r.number(UNSET_DOUBLE) for _ in range(r.integer())]
+        o.smart_combo_params = [(r.text(), r.text()) for _ in range(r.integer())]
     r.skip(1)  # deprecated sharesAllocation
     r.skip(2)  # discretionaryAmt, goodAfterTime
     o.good_till_date = r.text()

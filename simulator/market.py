@@ -90,6 +90,7 @@ class Market:
         self._sessions = SessionTable(first, self._now_et().date() + timedelta(days=800))
         self._paths: dict[str, PricePath] = {}
         self._ts = -1
+        self._wall_ts = -1
         self._day = 0
         self._elapsed = 1.0
         self._statics: dict[int, tuple[int, bool, bool]] = {}
@@ -97,6 +98,7 @@ class Market:
         self._spot: dict[str, float] = {}
         self._oq: dict[int, OptionQuote] = {}
         self._chains: dict[tuple[str, date], dict[date, tuple[bool, list[float]]]] = {}
+        self._dividends: dict[str, list[tuple[date, float]]] | None = None
         self.step()
 
     # ---- clock -------------------------------------------------------------------------------------------
@@ -108,24 +110,67 @@ class Market:
         return self.now().astimezone(ET)
 
     def step(self) -> None:
-        """Advance the price path to ``now()``; per-second caches are dropped when the second changes."""
-        ts = int(self.now().timestamp())
-        if ts == self._ts:
+        """Advance the price path to ``now()``; per-second caches are dropped when the second changes.
+
+        Outside regular trading hours every quote stays frozen at the last session's close (what TWS shows
+        after the close): prices, greeks and sizes are computed at that closing instant.
+        """
+        wall = int(self.now().timestamp())
+        if wall == self._wall_ts:
             return
-        self._ts = ts
+        self._wall_ts = wall
         if self._now_et().date() + timedelta(days=400) > self._sessions.end:
             self._sessions = SessionTable(self._sessions.start, self._now_et().date() + timedelta(days=800))
             self._paths.clear()
             self._chains.clear()
             self._statics.clear()
-        self._sess = self._sessions.latest_started(ts)
-        self._day = self._now_et().date().toordinal()
+        self._sess = self._sessions.latest_started(wall)
+        ts = wall
+        if self._sess >= 0 and ts > self._sessions.closes[self._sess]:
+            ts = self._sessions.closes[self._sess]  # after the close: frozen at the closing instant
+        if ts == self._ts:
+            return
+        self._ts = ts
+        self._day = datetime.fromtimestamp(ts, ET).date().toordinal()  # of the frozen instant
         self._elapsed = 1.0  # fraction of the current session elapsed (1 outside sessions)
         if self._sess >= 0 and ts < self._sessions.closes[self._sess]:
             o, c = self._sessions.opens[self._sess], self._sessions.closes[self._sess]
             self._elapsed = (ts - o) / (c - o)
         self._spot.clear()
         self._oq.clear()
+
+    def is_open(self) -> bool:
+        """True inside a regular trading session (XNYS, early closes included) at ``now()``."""
+        self.step()
+        return self._sess >= 0 and self._wall_ts < self._sessions.closes[self._sess]
+
+    def closing_price(self, symbol: str, day: date) -> float:
+        """Official close (USD, rounded to the cent) of the session on ``day`` (or the last one before it)."""
+        self.step()
+        return round(self._path(symbol).close(self._sessions.index_on_or_before(day)), 2)
+
+    def value_at_close(self, opt: OptionSpec, day: date) -> float:
+        """Model value (USD per share) of ``opt`` at the close of the session on ``day`` (closing spot)."""
+        self.step()
+        i = self._sessions.index_on_or_before(day)
+        s = self._path(opt.symbol).close(i)
+        t = max(self._static(opt)[0] - self._sessions.closes[i], 0) / _YEAR_S
+        qy = float(self._under[opt.symbol]["div_yield"])
+        k = math.log(opt.strike / s) - (self.rate - qy) * t
+        iv = self._surface[opt.symbol].vol(k, max(t, 1e-4))
+        return bsm_greeks(s, opt.strike, t, iv, self.rate, qy, opt.right).price
+
+    def dividends(self, symbol: str) -> list[tuple[date, float]]:
+        """Ex-dividend dates and cash amounts (USD per share), reported and projected, from ``dividends.json``
+        in the data directory, sorted; [] when the data has none for the symbol."""
+        if self._dividends is None:
+            path = self.data_dir / "dividends.json"
+            raw: dict[str, dict[str, list[list[Any]]]] = json.loads(path.read_text()) if path.exists() else {}
+            self._dividends = {
+                sym: sorted((date.fromisoformat(str(d)), float(a)) for v in kinds.values() for d, a in v)
+                for sym, kinds in raw.items()
+            }
+        return self._dividends.get(symbol.upper(), [])
 
     # ---- contracts ---------------------------------------------------------------------------------------
     def symbols(self) -> list[str]:
@@ -336,3 +381,20 @@ class Market:
             s,
             s * (1 - math.exp(-qy * t)),
         )
+
+    # ---- model values for history and volatility ticks (see simulator/history.py) --------------------------
+    def atm_iv(self, symbol: str, days: float = 30.0) -> float:
+        """At-the-money implied vol (fraction) of the symbol's smile at ``days`` calendar days."""
+        return self._surface[symbol.upper()].vol(0.0, days / 365.0)
+
+    def option_value(self, opt: OptionSpec, spot: float, ts: int) -> tuple[float, float]:
+        """Model (price USD per share, implied vol fraction) of ``opt`` at epoch second ``ts`` had the
+        underlying traded at ``spot`` then (intrinsic value from the expiry's close on)."""
+        t = max(self._static(opt)[0] - ts, 0) / _YEAR_S
+        qy = float(self._under[opt.symbol]["div_yield"])
+        k = math.log(opt.strike / spot) - (self.rate - qy) * t
+        iv = self._surface[opt.symbol].vol(k, max(t, 1e-4))
+        if t <= 0:
+            intrinsic = max(spot - opt.strike, 0.0) if opt.right == "C" else max(opt.strike - spot, 0.0)
+            return intrinsic, iv
+        return bsm_greeks(spot, opt.strike, t, iv, self.rate, qy, opt.right).price, iv

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import encoders as enc
+from . import history
 from .encoders import Spec
 from .inbound import ContractReq, read_contract, read_historical
 from .protocol import Field, FieldReader, In
@@ -234,8 +236,28 @@ def send_ticks(s: Session, sub: MktSub, only_changed: bool) -> None:
                 out.append(enc.tick_size(sub.req_id, tt(t), size))
         if changed("p", 9, sq.close):
             out.append(enc.tick_price(sub.req_id, tt(9), sq.close, 0, 0))
+        out += stock_generic_ticks(s, sub, changed)
     for msg in out:
         s.send(msg)
+
+
+def stock_generic_ticks(
+    s: Session, sub: MktSub, changed: Callable[[str, int, float], bool]
+) -> list[list[Field]]:
+    """Generic ticks of a stock line: 100 → option call/put volume (29/30), 101 → option call/put open
+    interest (27/28), summed over the underlying's chain; 104 → 30-day historical vol (23); 106 → 30-day
+    at-the-money implied vol (24). Sizes in contracts, vols as fractions."""
+    market, symbol, out = s.server.market, sub.spec.symbol, []
+    if "100" in sub.generic or "101" in sub.generic:
+        call_oi, put_oi, call_vol, put_vol = history.chain_activity(market, symbol)
+        sizes = [(27, call_oi), (28, put_oi)] if "101" in sub.generic else []
+        sizes += [(29, call_vol), (30, put_vol)] if "100" in sub.generic else []
+        out += [enc.tick_size(sub.req_id, t, n) for t, n in sizes if changed("s", t, n)]
+    if "104" in sub.generic and changed("g", 23, hv := history.stock_hv(market, symbol)):
+        out.append(enc.tick_generic(sub.req_id, 23, hv))
+    if "106" in sub.generic and changed("g", 24, iv := history.stock_iv(market, symbol)):
+        out.append(enc.tick_generic(sub.req_id, 24, iv))
+    return out
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$", re.IGNORECASE)
@@ -274,14 +296,14 @@ def _req_historical_data(s: Session, r: FieldReader) -> None:
             "supported by the simulator (only 1 day)",
         )
         return
-    if enc.is_option(spec) or h.what_to_show not in (
-        "TRADES",
-        "MIDPOINT",
-        "BID",
-        "ASK",
-        "ADJUSTED_LAST",
-        "BID_ASK",
-    ):
+    count = duration_to_days(h.duration)
+    if count is None:
+        s.error(h.req_id, 321, f"Error validating request.-'bP' : cause - Invalid duration {h.duration!r}")
+        return
+    now = enc.to_eastern(market.now())
+    end = parse_end_date(h.end, now.date())
+    rows = history.daily_rows(market, spec, h.what_to_show, end, count)
+    if rows is None:
         s.error(
             h.req_id,
             162,
@@ -289,19 +311,12 @@ def _req_historical_data(s: Session, r: FieldReader) -> None:
             f"{h.what_to_show} is available for {enc.sec_type(spec)} {spec.symbol}",
         )
         return
-    count = duration_to_days(h.duration)
-    if count is None:
-        s.error(h.req_id, 321, f"Error validating request.-'bP' : cause - Invalid duration {h.duration!r}")
-        return
-    now = enc.to_eastern(market.now())
-    end = parse_end_date(h.end, now.date())
-    bars = market.daily_bars(spec.symbol, end, count)
-    if not bars:
+    if not rows:
         s.error(h.req_id, 162, "Historical Market Data Service error message:HMDS query returned no data")
         return
-    first = datetime.strptime(bars[0].date.replace("-", "")[:8], "%Y%m%d") - timedelta(days=1)
+    first = datetime.strptime(rows[0].date.replace("-", "")[:8], "%Y%m%d") - timedelta(days=1)
     end_str = end.strftime("%Y%m%d") + now.strftime(" %H:%M:%S")
-    s.send(enc.historical_data(h.req_id, first.strftime("%Y%m%d %H:%M:%S"), end_str, bars))
+    s.send(enc.historical_rows(h.req_id, first.strftime("%Y%m%d %H:%M:%S"), end_str, rows))
 
 
 def _cancel_historical_data(s: Session, r: FieldReader) -> None:

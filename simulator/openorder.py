@@ -4,14 +4,15 @@ ib_async's ``decoder.openOrder`` unpacks this message in sections by tuple-unpac
 extra field silently shifts every later value. The builder below mirrors that decoder section by section;
 the conditional fields (deltaNeutralOrderType, scalePriceIncrement, hedgeType, dncPresent, algoStrategy,
 PEG BENCH, conditions) are sent empty/zero so that the optional blocks are absent, except algoStrategy whose
-parameters we echo. Field counts for a plain LMT order: 120 at 157, 128 at 176, 127 at 178.
+parameters we echo and a combo's legs (comboLegsDescrip ``conId|±ratio,…`` and 8 fields per leg, see
+``combo.py``). Field counts for a plain LMT order: 120 at 157, 128 at 176, 127 at 178.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .encoders import Fields, contract11
+from .encoders import Fields, contract11, is_bag
 from .protocol import UNSET_DOUBLE, Out
 
 if TYPE_CHECKING:
@@ -82,8 +83,8 @@ def open_order(o: SimOrder, version: int) -> Fields:
     ]
     # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, basisPoints, basisPointsType,
     # comboLegsDescrip
-    f += [False, 0, None, None, None, None, ""]
-    f += [0, 0, 0]  # numLegs, numOrderLegs, numSmartComboRoutingParams
+    f += [False, 0, None, None, None, None]
+    f += combo_legs(o)
     f += [None, None, None]  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement (unset)
     f += [""]  # hedgeType
     f += [False, "", "IB", False, False]  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld, dnc
@@ -126,3 +127,22 @@ def open_order(o: SimOrder, version: int) -> Fields:
     if version >= 170:
         f += [None, None, None, None, None]  # minTradeQty … midOffsetAtHalf
     return f
+
+
+def combo_legs(o: SimOrder) -> Fields:
+    """comboLegsDescrip, numLegs + 8 fields per leg, numOrderComboLegs, numSmartComboRoutingParams."""
+    if not is_bag(o.spec):
+        return ["", 0, 0, 0]
+    f: Fields = [o.spec.legs_description(), len(o.spec.legs)]
+    for leg in o.spec.legs:
+        f += [
+            leg.spec.con_id,
+            leg.ratio,
+            leg.action,
+            leg.exchange,
+            leg.open_close,
+            leg.short_sale_slot,
+            leg.designated_location,
+            leg.exempt_code,
+        ]
+    return [*f, 0, 0]

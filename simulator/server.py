@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import accounts, marketdata
+from . import accounts, marketdata, pnl, summary
 from . import encoders as enc
 from .broker import Broker
+from .clock import SimClock
 from .protocol import (
     MAX_SERVER_VERSION,
     MIN_SERVER_VERSION,
@@ -28,6 +29,7 @@ from .protocol import (
     read_message,
     split_fields,
 )
+from .supervisor import SimOptions, Supervisor
 
 if TYPE_CHECKING:
     from .market import Market
@@ -50,6 +52,7 @@ class ServerConfig:
     tick_interval: float = 1.0
     account_interval: float = 15.0
     max_tickers: int = 100
+    partial_fills: float = 0.0  # probability that a fill takes only half the units (fills.py)
 
 
 class Session:
@@ -91,7 +94,7 @@ class Session:
             while True:
                 payload = await read_message(self.reader)
                 fields = split_fields(payload)
-                if fields:
+                if fields and self.server.supervisor.on_message(self, fields):
                     self.dispatch(fields)
                 await self.writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -156,6 +159,7 @@ class Session:
         if self.closed:
             return
         self.closed = True
+        self.server.supervisor.on_close(self)
         if self.client_id is not None and self.server.sessions.get(self.client_id) is self:
             del self.server.sessions[self.client_id]
             log.info("client %d disconnected", self.client_id)
@@ -207,17 +211,26 @@ HANDLERS: dict[int, Handler] = {
     In.REQ_MANAGED_ACCTS: _req_managed_accts,
     **marketdata.HANDLERS,
     **accounts.HANDLERS,
+    **summary.HANDLERS,  # reqAccountSummary
+    **pnl.HANDLERS,  # reqPnL, reqPnLSingle
 }
 
 
 class SimServer:
     """The simulator: one account, one market, any number of API client sessions."""
 
-    def __init__(self, market: Market, config: ServerConfig | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        config: ServerConfig | None = None,
+        clock: SimClock | None = None,
+        options: SimOptions | None = None,
+    ) -> None:
         self.market = market
         self.config = config or ServerConfig()
         self.broker = Broker(self.config.account, self.config.cash, clock=market.now)
         self.sessions: dict[int, Session] = {}
+        self.supervisor = Supervisor(self, clock or SimClock(), options)  # clock, limits, faults, state
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._conn_tasks: set[asyncio.Task[Any]] = set()
@@ -230,6 +243,8 @@ class SimServer:
             asyncio.create_task(self._loop(self.config.tick_interval, self.stream_market_data), name="md"),
             asyncio.create_task(self._loop(self.order_check_interval, self.check_orders), name="orders"),
             asyncio.create_task(self._loop(self.config.account_interval, self.push_account), name="acct"),
+            asyncio.create_task(self._loop(0.2, self.supervisor.tick), name="clock"),
+            asyncio.create_task(self._loop(self.config.tick_interval, lambda: pnl.stream(self)), name="pnl"),
         ]
         return host, port
 
@@ -252,12 +267,16 @@ class SimServer:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+        self.supervisor.save(force=True)
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._conn_tasks.add(task)
         try:
+            if not self.supervisor.accepting():  # refuse fault / restart window: close at once
+                writer.transport.abort()
+                return
             await Session(self, reader, writer).run()
         except asyncio.CancelledError:
             # the server is closing; ending normally keeps asyncio's stream callback from logging
@@ -278,7 +297,7 @@ class SimServer:
     # ------------------------------------------------------------------ jobs
     def stream_market_data(self) -> None:
         """Advance the market and send changed ticks to every streaming subscription."""
-        if not any(s.mkt_subs for s in self.sessions.values()):
+        if not self.supervisor.data_flowing() or not any(s.mkt_subs for s in self.sessions.values()):
             return
         self.market.step()
         for session in list(self.sessions.values()):
@@ -286,8 +305,10 @@ class SimServer:
                 marketdata.send_ticks(session, sub, only_changed=True)
 
     def check_orders(self) -> None:
-        """Fill working orders that have rested ``fill_delay`` seconds and are marketable now."""
-        accounts.check_orders(self)
+        """Fill working orders that have rested ``fill_delay`` seconds and are marketable now (in regular
+        trading hours unless the simulator runs with ``--hours always``)."""
+        if self.supervisor.can_fill():
+            accounts.check_orders(self)
 
     def push_account(self) -> None:
         """Periodic account/portfolio refresh to every subscribed session (TWS does it every ~3 min)."""

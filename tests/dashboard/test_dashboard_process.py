@@ -73,7 +73,7 @@ def test_process_waits_for_schema_serves_and_stops_cleanly(tmp_path: Path) -> No
         assert proc.wait(timeout=10) == 0
         with engine.connect() as conn:
             state = conn.execute(select(s.heartbeats.c.state).where(s.heartbeats.c.component == "dashboard"))
-            assert state.scalar() == "stopping"
+            assert state.scalar() == "stopped"
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -108,7 +108,7 @@ def test_heartbeat_row(engine: Engine) -> None:
     finally:
         hb.stop()
     health = {c["component"]: c for c in component_health(engine)}
-    assert health["dashboard"]["state"] == "stopping"
+    assert health["dashboard"]["state"] == "stopped" and not health["dashboard"]["up"]
 
 
 def test_wait_for_schema_logs_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

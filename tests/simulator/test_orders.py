@@ -394,7 +394,10 @@ def test_stock_round_trip_realized_pnl_and_rejections(sim: Sim) -> None:
         assert codes[bad_qty.order.orderId][0] == 201
         assert codes[unknown.order.orderId][0] == 200
         assert codes[too_big.order.orderId][0] == 201
-        assert "INSUFFICIENT FUNDS" in codes[too_big.order.orderId][1]
+        assert codes[too_big.order.orderId][1].startswith(
+            "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION "
+            "YOUR EQUITY WITH LOAN VALUE ["
+        )  # TWS's own wording
         assert all(t.orderStatus.status == "Cancelled" for t in (bad_qty, unknown, too_big))
     finally:
         ib.disconnect()

@@ -1,0 +1,112 @@
+"""Components as real processes (``python -m monitor`` …) in a scratch folder with its own ``.env``,
+plus the database look-ups and the approved intent the integration tests need."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ib_async import IB, Option
+from sqlalchemy import Engine, insert, select
+
+from shared.db import utcnow_iso
+from shared.schema import heartbeats, intents
+
+
+class Proc:
+    """``python -m <name>`` run in ``root``; its stdout and stderr go to ``root/<name>.out``."""
+
+    def __init__(self, name: str, root: Path, args: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.root = root
+        self.out_path = root / f"{name}.out"
+        self._out = self.out_path.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", name, *args],
+            cwd=root,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def output(self) -> str:
+        self._out.flush()
+        return self.out_path.read_text()
+
+    def signal(self, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, float]:
+        """Send ``sig`` and wait; return ``(exit status, seconds it took)``."""
+        started = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(5)
+        return code, time.monotonic() - started
+
+    def stop(self) -> int:
+        """SIGTERM unless already gone; the exit status."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        self._out.close()
+        return int(self.proc.returncode)
+
+
+def write_env(root: Path, port: int, strategy: str, **extra: Any) -> Path:
+    """Write ``root/.env`` and ``root/thetawheel.toml`` for TWS on ``port``; return the database path."""
+    db = root / "data" / "thetawheel.db"
+    (root / "thetawheel.toml").write_text(strategy)
+    values: dict[str, Any] = {
+        "IBKR_PORT": port,
+        "DATABASE_URL": f"sqlite:///{db}",
+        "THETAWHEEL_CONFIG": root / "thetawheel.toml",
+        "LOG_DIR": "logs",
+        **extra,
+    }
+    (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return db
+
+
+def heartbeat(engine: Engine, component: str) -> Any:
+    """The component's heartbeat row, or ``None``."""
+    with engine.connect() as conn:
+        return conn.execute(select(heartbeats).where(heartbeats.c.component == component)).first()
+
+
+def ko_put(ib: IB, offset: int = 0) -> Any:
+    """A listed KO put near the middle of its chain (``offset`` strikes further)."""
+    details = ib.reqContractDetails(Option("KO", "", 0.0, "P", "SMART"))
+    assert details, "the simulator lists KO puts"
+    return details[len(details) // 2 + offset].contract
+
+
+def approve_intent(engine: Engine, key: str, put: Any, floor: float = 0.0) -> None:
+    """Insert an approved sell-to-open intent for ``put`` (what the dashboard's Approve does)."""
+    now = utcnow_iso()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(intents).values(
+                key=key,
+                source="dashboard",
+                kind="open_csp",
+                action="SELL",
+                sec_type="OPT",
+                symbol=put.symbol,
+                con_id=put.conId,
+                local_symbol=put.localSymbol,
+                expiry=put.lastTradeDateOrContractMonth,
+                strike=put.strike,
+                right="P",
+                quantity=1,
+                limit_floor=floor,
+                status="approved",
+                status_reason="",
+                created_at=now,
+                updated_at=now,
+            )
+        )
