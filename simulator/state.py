@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .broker import Broker, Position, SimExecution, SimOrder
 from .clock import SimClock
+from .combo import BagSpec, bag_from_json
 
 if TYPE_CHECKING:
     from .market import Market
@@ -45,6 +46,8 @@ def _jsonable(value: Any) -> bool:
 
 def _order_dict(order: SimOrder) -> dict[str, Any]:
     out: dict[str, Any] = {"con_id": order.spec.con_id}
+    if isinstance(order.spec, BagSpec):  # a combo has no conId of its own to look up: keep its legs
+        out["bag"] = order.spec.to_json()
     for f in dataclasses.fields(order):
         if f.name in _ORDER_SKIP:
             continue
@@ -57,14 +60,18 @@ def _order_dict(order: SimOrder) -> dict[str, Any]:
 
 
 def _order_from(data: dict[str, Any], market: Market) -> SimOrder | None:
-    spec = market.contract_by_con_id(int(data["con_id"]))
+    spec: Any = (
+        bag_from_json(data["bag"], market)
+        if "bag" in data
+        else market.contract_by_con_id(int(data["con_id"]))
+    )
     if spec is None:
         log.warning(
             "state: order %s refers to unknown conId %s; dropped", data.get("order_id"), data["con_id"]
         )
         return None
     names = {f.name for f in dataclasses.fields(SimOrder)} - _ORDER_SKIP
-    kwargs = {k: v for k, v in data.items() if k in names}
+    kwargs = {k: v for k, v in data.items() if k in names and k != "bag"}
     if "algo_params" in kwargs:
         kwargs["algo_params"] = [tuple(p) for p in kwargs["algo_params"]]
     return SimOrder(spec=spec, placed_at=time.monotonic(), **kwargs)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ib_async import IB, LimitOrder, MarketOrder, Option, Stock
+from ib_async import IB, ComboLeg, Contract, LimitOrder, MarketOrder, Option, Stock
 from simproc import Sim, start_sim, stop_sim
 
 from simulator import state as state_file
@@ -102,3 +102,44 @@ def test_state_file_is_written_atomically(tmp_path: Path) -> None:
     assert state_file.load(path) == {"version": state_file.VERSION, "cash": 2.0}
     assert [p.name for p in path.parent.iterdir()] == ["state.json"]
     assert state_file.load(tmp_path / "missing.json") is None
+
+
+def test_resting_combo_roll_survives_a_restart(tmp_path: Path) -> None:
+    """A roll sent as one BAG order and still working is there again, legs and all, after a restart."""
+    path = tmp_path / "sim-state.json"
+    sim = start(path, "--start", "2026-12-16T10:00")
+    ib = sim.connect(client_id=CLIENT)
+    try:
+        [old] = ib.qualifyContracts(Option("KO", "20261218", 84, "P", "SMART"))
+        [new] = ib.qualifyContracts(Option("KO", "20270115", 84, "P", "SMART"))
+        bag = Contract(
+            secType="BAG",
+            symbol="KO",
+            exchange="SMART",
+            currency="USD",
+            comboLegs=[
+                ComboLeg(conId=old.conId, ratio=1, action="BUY", exchange="SMART"),
+                ComboLeg(conId=new.conId, ratio=1, action="SELL", exchange="SMART"),
+            ],
+        )
+        roll = ib.placeOrder(
+            bag, LimitOrder("BUY", 1, -20.0, tif="GTC", orderRef="roll-ko")
+        )  # $20 credit: rests
+        assert wait(ib, lambda: roll.orderStatus.status == "Submitted")
+    finally:
+        ib.disconnect()
+    assert stop_sim(sim) == 0
+
+    sim = start(path)
+    ib = sim.connect(client_id=CLIENT)
+    try:
+        ib.reqOpenOrders()
+        [trade] = [t for t in ib.openTrades() if t.order.orderRef == "roll-ko"]
+        assert trade.contract.secType == "BAG" and trade.order.lmtPrice == -20.0
+        assert [(leg.conId, leg.action) for leg in trade.contract.comboLegs] == [
+            (old.conId, "BUY"),
+            (new.conId, "SELL"),
+        ]
+    finally:
+        ib.disconnect()
+        assert stop_sim(sim) == 0
