@@ -31,7 +31,7 @@ def doctor(tmp_path: Path, port: int, *env_lines: str) -> subprocess.CompletedPr
         "\n".join([f"IBKR_PORT={port}", "THETAWHEEL_CONFIG=s.toml", *env_lines]) + "\n"
     )
     return subprocess.run(
-        [str(BIN / "thetawheel"), "doctor", "--timeout", "4"],
+        [str(BIN / "thetawheel"), "doctor", "--timeout", "10"],
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         capture_output=True,
