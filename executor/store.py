@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.db import utcnow_iso
+from shared.db import insert_new, upsert, utcnow_iso
 from shared.schema import fills, intents, order_events, orders
 
 #: Intent states in which the executor still owns work.
@@ -80,9 +79,7 @@ class ExecutorStore:
             "filled": 0.0,
         } | values
         with self.engine.begin() as conn:
-            stmt = sqlite_insert(orders).values(**row)
-            upd = {k: v for k, v in row.items() if k not in ("intent_key", "created_at")}
-            conn.execute(stmt.on_conflict_do_update(index_elements=["intent_key"], set_=upd))
+            upsert(conn, orders, row, key=("intent_key",), keep=("created_at",))
             conn.execute(
                 order_events.insert().values(
                     intent_key=intent["key"],
@@ -141,12 +138,7 @@ class ExecutorStore:
     def record_fill(self, key: str, values: dict[str, Any]) -> bool:
         """Insert a fill once per execId; True when it was new."""
         with self.engine.begin() as conn:
-            res = conn.execute(
-                sqlite_insert(fills)
-                .values(intent_key=key, **values)
-                .on_conflict_do_nothing(index_elements=["exec_id"])
-            )
-        return bool(res.rowcount)
+            return insert_new(conn, fills, {"intent_key": key, **values}, key=("exec_id",))
 
     def record_commission(
         self, exec_id: str, commission: float, currency: str, realized_pnl: float | None

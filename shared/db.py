@@ -71,19 +71,33 @@ def schema_ready(engine: Engine) -> bool:
     return all(t in names for t in REQUIRED_TABLES)
 
 
-def upsert(conn: Connection, table: Table, values: dict[str, Any], key: tuple[str, ...]) -> None:
-    """Insert ``values`` into ``table`` or update the row whose ``key`` columns match (SQLite/PostgreSQL)."""
+def _insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT with ON CONFLICT support (SQLite or PostgreSQL)."""
     dialect = conn.dialect.name
-    updates = {k: v for k, v in values.items() if k not in key}
     if dialect == "sqlite":
         from sqlalchemy.dialects import sqlite
 
-        lite = sqlite.insert(table).values(**values)
-        conn.execute(lite.on_conflict_do_update(index_elements=list(key), set_=updates))
-    elif dialect == "postgresql":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        pg = postgresql.insert(table).values(**values)
-        conn.execute(pg.on_conflict_do_update(index_elements=list(key), set_=updates))
-    else:  # pragma: no cover - other back ends are not supported
-        raise ValueError(f"DATABASE_URL: unsupported database {dialect!r} (use sqlite or postgresql)")
+        return postgresql.insert(table)
+    raise ValueError(f"DATABASE_URL: unsupported database {dialect!r} (use sqlite or postgresql)")
+
+
+def upsert(
+    conn: Connection, table: Table, values: dict[str, Any], key: tuple[str, ...], keep: tuple[str, ...] = ()
+) -> None:
+    """Insert ``values`` into ``table`` or update the row whose ``key`` columns match (SQLite/PostgreSQL).
+
+    Columns in ``keep`` (e.g. ``created_at``) keep their stored value on update.
+    """
+    updates = {k: v for k, v in values.items() if k not in key and k not in keep}
+    stmt = _insert(conn, table).values(**values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=updates))
+
+
+def insert_new(conn: Connection, table: Table, values: dict[str, Any], key: tuple[str, ...]) -> bool:
+    """Insert ``values`` unless a row with the same ``key`` exists; True when a row was inserted."""
+    stmt = _insert(conn, table).values(**values).on_conflict_do_nothing(index_elements=list(key))
+    return bool(conn.execute(stmt).rowcount)
