@@ -297,11 +297,9 @@ class IBConnection:
             self._lost_connection("the connection to TWS is closed")
             return False
         timeout = self.settings.IBKR_PROBE_TIMEOUT
-        try:
+        with contextlib.suppress(TimeoutError, ConnectionError):
             await asyncio.wait_for(self.current_time(), timeout)
             return True
-        except (TimeoutError, ConnectionError):
-            pass
         self._establishing = True  # our own disconnect below is not news
         try:
             self.ib.wrapper.connectionClosed()  # fail every pending request, so nothing waits forever

@@ -10,13 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from .encoders import Spec, is_option
 from .protocol import UNSET_DOUBLE
-
-if TYPE_CHECKING:
-    pass
 
 WORKING = ("PreSubmitted", "Submitted")
 

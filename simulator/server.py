@@ -98,7 +98,7 @@ class Session:
                     self.dispatch(fields)
                 await self.writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            log.debug("client %s closed the connection", self.client_id)
         except asyncio.CancelledError:
             raise
         except Exception:
