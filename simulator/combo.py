@@ -59,6 +59,20 @@ class ComboLegSpec:
         """+1 for a BUY leg, −1 for a SELL leg."""
         return 1 if self.action == "BUY" else -1
 
+    def fields(self) -> Fields:
+        """The leg as TWS sends it in openOrder (and the state file keeps it): conId, ratio, action, exchange,
+        openClose, shortSaleSlot, designatedLocation, exemptCode."""
+        return [
+            self.spec.con_id,
+            self.ratio,
+            self.action,
+            self.exchange,
+            self.open_close,
+            self.short_sale_slot,
+            self.designated_location,
+            self.exempt_code,
+        ]
+
 
 @dataclass(frozen=True)
 class BagSpec:
@@ -98,19 +112,7 @@ class BagSpec:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready description (for the state file): symbol, currency and the legs by conId."""
-        legs = [
-            [
-                leg.spec.con_id,
-                leg.ratio,
-                leg.action,
-                leg.exchange,
-                leg.open_close,
-                leg.short_sale_slot,
-                leg.designated_location,
-                leg.exempt_code,
-            ]
-            for leg in self.legs
-        ]
+        legs = [leg.fields() for leg in self.legs]
         return {"symbol": self.symbol, "currency": self.currency, "legs": legs}
 
     def requirement(self, broker: Broker, signed: float, price: float, mark: Mark) -> float:

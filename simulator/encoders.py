@@ -137,6 +137,19 @@ def contract_data(
     n_exch = len((OPT_EXCHANGES if opt else STK_EXCHANGES).split(","))
     rule = "32" if opt else "26"
     hours_open = ("0930", "1600") if opt else ("0400", "2000")
+    # alike for both kinds: industry, category, subcategory, timeZoneId, tradingHours, liquidHours, evRule,
+    # evMultiplier, secIdListCount
+    common: Fields = [
+        "",
+        "",
+        "",
+        "US/Eastern",
+        trading_hours(today, *hours_open),
+        trading_hours(today, "0930", "1600"),
+        "",
+        "",
+        0,
+    ]
     if opt:
         fields += [
             str(o.multiplier),
@@ -147,15 +160,7 @@ def contract_data(
             long_name,
             "",
             o.expiry[:6],
-            "",
-            "",
-            "",
-            "US/Eastern",
-            trading_hours(today, *hours_open),
-            trading_hours(today, "0930", "1600"),
-            "",
-            "",
-            0,
+            *common,
             2,
             o.symbol,
             "STK",
@@ -173,15 +178,7 @@ def contract_data(
             long_name,
             s.primary_exchange,
             "",
-            "",
-            "",
-            "",
-            "US/Eastern",
-            trading_hours(today, *hours_open),
-            trading_hours(today, "0930", "1600"),
-            "",
-            "",
-            0,
+            *common,
             1,
             "",
             "",

@@ -135,14 +135,5 @@ def combo_legs(o: SimOrder) -> Fields:
         return ["", 0, 0, 0]
     f: Fields = [o.spec.legs_description(), len(o.spec.legs)]
     for leg in o.spec.legs:
-        f += [
-            leg.spec.con_id,
-            leg.ratio,
-            leg.action,
-            leg.exchange,
-            leg.open_close,
-            leg.short_sale_slot,
-            leg.designated_location,
-            leg.exempt_code,
-        ]
+        f += leg.fields()
     return [*f, 0, 0]

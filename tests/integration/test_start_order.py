@@ -6,14 +6,11 @@ program holds 11000 it gets IB error 326 and takes 11001, and its heartbeat show
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from procs import Proc
 from simproc import start_sim, stop_sim
 from sqlalchemy import select
 from waiting import wait_for
@@ -31,19 +28,10 @@ def test_scanner_waits_for_monitor_and_skips_a_taken_client_id(tmp_path: Path) -
     (tmp_path / ".env").write_text(
         f"IBKR_PORT={sim.port}\nDATABASE_URL=sqlite:///{db}\nTHETAWHEEL_CONFIG={strategy}\nLOG_DIR=logs\n"
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[Proc] = []
     log = tmp_path / "logs" / "scanner.log"
     try:
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "scanner"],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        procs.append(Proc("scanner", tmp_path))
         wait_for(
             "the scanner's waiting line",
             lambda: log.exists() and "waiting for the monitor" in log.read_text(),
@@ -51,15 +39,7 @@ def test_scanner_waits_for_monitor_and_skips_a_taken_client_id(tmp_path: Path) -
         time.sleep(1.5)
         assert "connected to TWS" not in log.read_text(), "the scanner must not connect before the monitor"
 
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "monitor"],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        procs.append(Proc("monitor", tmp_path))
         wait_for("the scanner to connect", lambda: "connected to TWS" in log.read_text())
         text = log.read_text()
         assert "waiting for the monitor's heartbeat" in text or "waiting for the monitor to create" in text
@@ -77,9 +57,7 @@ def test_scanner_waits_for_monitor_and_skips_a_taken_client_id(tmp_path: Path) -
         assert holder.isConnected(), "the program holding 11000 keeps its connection"
         engine.dispose()
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(15) for proc in procs]
+        codes = [proc.stop() for proc in procs]  # SIGTERM each, wait up to 15 s
         holder.disconnect()
         stop_sim(sim)
     assert codes == [0, 0]

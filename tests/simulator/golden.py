@@ -3,7 +3,8 @@
 Both take the framed bytes the simulator would send: ``protocol.encode`` → length prefix stripped → split the
 way each client splits. ibapi's signature-driven handlers drop a message whose field count is off (they log
 and return), its iterator-driven ones raise ``BadMessage`` when a field is missing; :func:`ibapi_decode`
-also reports the fields a handler left unread, so an extra field shows up as well.
+also reports the fields a handler left unread, so an extra field shows up as well. :func:`sample_order` is
+the resting order the openOrder tests encode.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ibapi import comm
 from ibapi.decoder import Decoder as IbapiDecoder
 from ibapi_client import RecordingWrapper
 
+from simulator.ledger import SimOrder
 from simulator.protocol import encode, split_fields
 
 Call = tuple[str, tuple[Any, ...]]
@@ -44,7 +46,7 @@ def ibapi_single(version: int, fields: list[Any]) -> tuple[str, tuple[Any, ...]]
     return calls[0]
 
 
-class _AsyncRecorder:
+class AsyncRecorder:
     """Stand-in wrapper for ib_async's Decoder: records every callback."""
 
     def __init__(self) -> None:
@@ -62,6 +64,29 @@ class _AsyncRecorder:
 def async_decode(version: int, fields: list[Any]) -> list[Call]:
     """Callbacks of ib_async's decoder at ``version`` (its handler called directly, so errors raise)."""
     wire = split_fields(encode(fields)[4:])
-    rec = _AsyncRecorder()
+    rec = AsyncRecorder()
     AsyncDecoder(rec, version).handlers[int(wire[0])](wire)
     return rec.calls
+
+
+def sample_order(spec: Any, **kw: Any) -> SimOrder:
+    """A resting SELL 2 @ 1.37 GTC Adaptive limit order (id 42, client 12000, account DU1234567) on ``spec``;
+    ``kw`` replaces any of its fields."""
+    base: dict[str, Any] = dict(
+        order_id=42,
+        client_id=12000,
+        perm_id=1_234_567,
+        spec=spec,
+        action="SELL",
+        quantity=2.0,
+        order_type="LMT",
+        lmt_price=1.37,
+        account="DU1234567",
+        tif="GTC",
+        order_ref="intent-abc",
+        status="Submitted",
+        algo_strategy="Adaptive",
+        algo_params=[("adaptivePriority", "Normal")],
+    )
+    base.update(kw)
+    return SimOrder(**base)

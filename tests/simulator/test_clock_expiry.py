@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from ib_async import IB, LimitOrder, MarketOrder, Option, Stock, Trade
-from simproc import Sim, start_sim, stop_sim
+from simproc import Sim, start_sim, stop_clean, stop_sim
 from sqlalchemy import select
 
 from shared.db import make_engine
@@ -171,9 +171,7 @@ def week(tmp_path: Path) -> Iterator[tuple[Sim, IB]]:
         yield sim, ib
     finally:
         ib.disconnect()
-        assert stop_sim(sim) == 0
-        problems = [line for line in sim.log_lines if "Traceback" in line or " ERROR " in line]
-        assert not problems, "\n".join(problems)
+        stop_clean(sim)
 
 
 def _sell(ib: IB, contract: Any) -> Trade:

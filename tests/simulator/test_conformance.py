@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from ib_async import IB, ComboLeg, Contract, ExecutionFilter, LimitOrder, Option, Stock
-from simproc import Sim, stop_sim
+from simproc import Sim, stop_clean
 from twin import Twin, start_in_session, wire
 
 from simulator import history
@@ -28,9 +28,7 @@ def sim_and_twin(request: pytest.FixtureRequest) -> Iterator[tuple[Sim, Twin]]:
     regular session (quotes move, orders fill), and its in-process twin."""
     s, twin = start_in_session(request.param)
     yield s, twin
-    assert stop_sim(s) == 0
-    problems = [line for line in s.log_lines if "Traceback" in line or " ERROR " in line]
-    assert not problems, "\n".join(problems)
+    stop_clean(s)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +61,18 @@ def _nearest_put(ib: IB, symbol: str = "SPY") -> Option:
     target = ticker.marketPrice() * 0.93
     best = min(details, key=lambda d: abs(d.contract.strike - target))
     return best.contract  # type: ignore[return-value]
+
+
+def _stream_put_as(ib: IB, data_type: int) -> Option:
+    """Switch to market data type ``data_type`` (3 delayed, 4 delayed-frozen), stream the nearest put until it
+    has a bid and model greeks, check its ticker says ``data_type``, cancel; return the put."""
+    ib.reqMarketDataType(data_type)
+    put = _nearest_put(ib)
+    ticker = ib.reqMktData(put)
+    assert _wait(ib, lambda: ticker.bid > 0 and ticker.modelGreeks is not None)
+    assert ticker.marketDataType == data_type
+    ib.cancelMktData(put)
+    return put
 
 
 def test_connect_fast_and_synced(sim: Sim) -> None:
@@ -134,12 +144,7 @@ def test_option_streaming_greeks_and_snapshot(ib: IB) -> None:
 
 
 def test_delayed_market_data(ib: IB) -> None:
-    ib.reqMarketDataType(3)
-    put = _nearest_put(ib)
-    ticker = ib.reqMktData(put)
-    assert _wait(ib, lambda: ticker.bid > 0 and ticker.modelGreeks is not None)
-    assert ticker.marketDataType == 3
-    ib.cancelMktData(put)
+    _stream_put_as(ib, 3)
 
 
 def test_historical_daily_bars(ib: IB) -> None:
@@ -238,12 +243,7 @@ def test_ids_time_all_open_orders_and_delayed_frozen(sim: Sim, ib: IB) -> None:
     first = ib.client.getReqId()
     ib.client.reqIds(1)
     assert ib.reqCurrentTime() is not None and first >= 1
-    ib.reqMarketDataType(4)
-    put = _nearest_put(ib)
-    ticker = ib.reqMktData(put)
-    assert _wait(ib, lambda: ticker.bid > 0 and ticker.modelGreeks is not None)
-    assert ticker.marketDataType == 4
-    ib.cancelMktData(put)
+    put = _stream_put_as(ib, 4)
     other = sim.connect()
     try:
         trade = other.placeOrder(put, LimitOrder("BUY", 1, 0.01, orderRef="other-client"))

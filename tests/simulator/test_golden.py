@@ -10,11 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from golden import async_decode, ibapi_decode, ibapi_single
+from golden import async_decode, ibapi_decode, ibapi_single, sample_order
 from ibapi.const import UNSET_DOUBLE
 
 from simulator import encoders as enc
-from simulator.broker import SimOrder
 from simulator.combo import BAG_CON_ID, BagSpec, ComboLegSpec
 from simulator.encoders import HistRow
 from simulator.market import Market, OptionSpec, StockSpec
@@ -220,34 +219,13 @@ def test_pnl_messages(version: int) -> None:
 
 
 # ------------------------------------------------------------------------------ orders and executions
-def _order(spec: Any, **kw: Any) -> SimOrder:
-    base: dict[str, Any] = dict(
-        order_id=42,
-        client_id=12000,
-        perm_id=1_234_567,
-        spec=spec,
-        action="SELL",
-        quantity=2.0,
-        order_type="LMT",
-        lmt_price=1.37,
-        account=ACCT,
-        tif="GTC",
-        order_ref="intent-abc",
-        status="Submitted",
-        algo_strategy="Adaptive",
-        algo_params=[("adaptivePriority", "Normal")],
-    )
-    base.update(kw)
-    return SimOrder(**base)
-
-
 def _bag(puts: tuple[OptionSpec, OptionSpec]) -> BagSpec:
     return BagSpec("SPY", (ComboLegSpec(puts[0], 1, "BUY"), ComboLegSpec(puts[1], 1, "SELL")))
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_open_order_and_status(version: int, puts: tuple[OptionSpec, OptionSpec]) -> None:
-    order = _order(puts[0])
+    order = sample_order(puts[0])
     name, (order_id, c, o, st) = ibapi_single(version, open_order(order, version))
     assert (name, order_id, _contract(c)) == ("openOrder", 42, _spec_contract(puts[0]))
     got = (
@@ -278,7 +256,7 @@ def test_open_order_and_status(version: int, puts: tuple[OptionSpec, OptionSpec]
 @pytest.mark.parametrize("version", VERSIONS)
 def test_combo_open_order(version: int, puts: tuple[OptionSpec, OptionSpec]) -> None:
     bag = _bag(puts)
-    order = _order(bag, action="BUY", quantity=1.0, lmt_price=-0.45, algo_strategy="", algo_params=[])
+    order = sample_order(bag, action="BUY", quantity=1.0, lmt_price=-0.45, algo_strategy="", algo_params=[])
     fields = open_order(order, version)
     name, (_, c, o, _st) = ibapi_single(version, fields)
     assert (c.secType, c.conId, c.symbol, c.localSymbol, c.tradingClass) == (

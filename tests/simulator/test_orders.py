@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from golden import AsyncRecorder, sample_order
 from ib_async import IB, LimitOrder, MarketOrder, Option, Stock, TagValue
 from ib_async.decoder import Decoder
 
 from simulator import encoders as enc
-from simulator.broker import Broker, SimOrder, commission_for
+from simulator.broker import Broker, commission_for
 from simulator.inbound import ContractReq, OrderReq
-from simulator.market import Market, OptionSpec, StockSpec
+from simulator.market import Market, OptionSpec
 from simulator.openorder import open_order
 from simulator.protocol import encode, split_fields
 
@@ -25,25 +26,10 @@ Sim = Any
 VERSIONS = [157, 163, 164, 166, 170, 176, 177, 178]
 
 
-class Recorder:
-    """Minimal wrapper for ib_async's Decoder: records every callback."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.defaultTimezone = UTC
-        self.ib = type("FakeIB", (), {"TimezoneTWS": None})()
-
-    def __getattr__(self, name: str) -> Any:
-        def record(*args: Any) -> None:
-            self.calls.append((name, args))
-
-        return record
-
-
 def decode(version: int, fields: list[Any], handler: str) -> list[tuple[str, tuple[Any, ...]]]:
     """Frame, split and decode ``fields`` with ib_async's Decoder method ``handler``."""
     wire = split_fields(encode(fields)[4:])
-    rec = Recorder()
+    rec = AsyncRecorder()
     getattr(Decoder(rec, version), handler)(wire)  # raises on a short message
     return rec.calls
 
@@ -52,7 +38,7 @@ def needs_every_field(version: int, fields: list[Any], handler: str) -> bool:
     """True when the decoder fails on the message minus its last field (no extra trailing fields)."""
     wire = split_fields(encode(fields)[4:])[:-1]
     try:
-        getattr(Decoder(Recorder(), version), handler)(wire)
+        getattr(Decoder(AsyncRecorder(), version), handler)(wire)
     except (ValueError, IndexError):
         return True
     return False
@@ -70,31 +56,9 @@ def put_spec(market: Market) -> OptionSpec:
     return puts[len(puts) // 2]
 
 
-def _order(spec: OptionSpec | StockSpec, **kw: Any) -> SimOrder:
-    base: dict[str, Any] = dict(
-        order_id=42,
-        client_id=12000,
-        perm_id=1_234_567,
-        spec=spec,
-        action="SELL",
-        quantity=2.0,
-        order_type="LMT",
-        lmt_price=1.37,
-        account="DU1234567",
-        tif="GTC",
-        order_ref="intent-abc",
-        outside_rth=True,
-        status="Submitted",
-        algo_strategy="Adaptive",
-        algo_params=[("adaptivePriority", "Normal")],
-    )
-    base.update(kw)
-    return SimOrder(**base)
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 def test_open_order_decodes_field_for_field(version: int, put_spec: OptionSpec) -> None:
-    order = _order(put_spec)
+    order = sample_order(put_spec, outside_rth=True)
     order.filled, order.commission = 2.0, 1.30
     fields = open_order(order, version)
     [(name, (order_id, c, o, st))] = decode(version, fields, "openOrder")
@@ -147,8 +111,9 @@ def test_plain_market_order_without_algo(version: int, market: Market) -> None:
     spy = market.stock("SPY")
     assert spy is not None
     fields = open_order(
-        _order(
+        sample_order(
             spy,
+            outside_rth=True,
             order_type="MKT",
             algo_strategy="",
             algo_params=[],

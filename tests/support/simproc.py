@@ -153,3 +153,11 @@ def stop_sim(sim: Sim) -> int:
     except subprocess.TimeoutExpired:
         sim.proc.kill()
         return sim.proc.wait(5)
+
+
+def stop_clean(sim: Sim) -> None:
+    """Stop the simulator (:func:`stop_sim`); assert it exited 0 and logged no traceback or ERROR line."""
+    code = stop_sim(sim)
+    assert code == 0, f"the simulator exited with {code}"
+    problems = [line for line in sim.log_lines if "Traceback" in line or " ERROR " in line]
+    assert not problems, "\n".join(problems)
