@@ -12,8 +12,8 @@ import asyncio
 import logging
 
 import pytest
-from conftest import fault, manager, states_during, until
 from ib_async import IB, Option, Stock, Ticker
+from runtime_helpers import fault, manager, states_during, until
 from simproc import Sim
 from sqlalchemy import Engine
 

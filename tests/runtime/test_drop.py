@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fault, session_start
 from procs import Proc, approve_intent, heartbeat, ko_put, write_env
+from runtime_helpers import fault, session_start
 from simproc import Sim, start_sim, stop_sim
 from sqlalchemy import Engine, select
 from waiting import wait_for

@@ -17,9 +17,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from conftest import manager
 from ib_async import IB, Stock
 from procs import Proc, write_env
+from runtime_helpers import manager
 from simproc import Sim
 from sqlalchemy import Engine, select
 from waiting import wait_for

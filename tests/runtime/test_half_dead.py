@@ -11,8 +11,8 @@ import asyncio
 import logging
 
 import pytest
-from conftest import fault, manager, until
 from ib_async import Option, Ticker
+from runtime_helpers import fault, manager, until
 from simproc import Sim
 from sqlalchemy import Engine
 

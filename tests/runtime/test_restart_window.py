@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from conftest import fault, manager, states_during, until
+from runtime_helpers import fault, manager, states_during, until
 from simproc import Sim
 from sqlalchemy import Engine
 
