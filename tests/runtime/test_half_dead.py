@@ -51,6 +51,11 @@ def test_probe_detects_a_half_dead_socket_and_reconnects(
 
             ticker.updateEvent += on_update
             await asyncio.wait_for(updated.wait(), 3)  # the registered stream was requested again
+            await until(  # positions, orders and executions re-read after the stream (slow under load)
+                "the resynchronisation",
+                lambda: any("streams requested again" in r.getMessage() for r in caplog.records),
+                timeout=15,
+            )
         finally:
             await conn.close()
 
