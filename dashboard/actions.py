@@ -1,5 +1,8 @@
 """The dashboard's writes: intents created when the user approves an opportunity.
 
+A cash-secured put (CSP) opportunity becomes a ``sell_put`` intent, a covered call (CC) a
+``sell_call`` intent, never for more contracts than the uncovered shares (:mod:`dashboard.coverage`).
+
 An approval is one conditional ``INSERT … SELECT … WHERE NOT EXISTS`` inside a transaction, so two
 simultaneous clicks (or two browser tabs) can never leave two active intents for one contract, and
 nothing is written when any check fails.
@@ -13,13 +16,20 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
+from dashboard.coverage import coverage, default_quantity, fits_guard
 from dashboard.formatting import strike as format_strike
-from dashboard.queries import ACTIVE_INTENT_STATUSES, Row, newest_done_scan_id
+from dashboard.queries import ACTIVE_STATUS_VALUES, Row, newest_done_scan_id
 from shared import schema as s
 from shared.db import utcnow_iso
+from shared.trade import Action, IntentKind, IntentStatus, Right, Strategy
 
 #: Contracts one approval may ask for.
 MIN_QUANTITY, MAX_QUANTITY = 1, 100
+#: What approving an opportunity of each strategy sells: the intent kind and the contract's right.
+SELL_OF: dict[Strategy, tuple[IntentKind, Right]] = {
+    Strategy.CSP: (IntentKind.SELL_PUT, Right.PUT),
+    Strategy.CC: (IntentKind.SELL_CALL, Right.CALL),
+}
 #: Longest intent key (the ``intents.key`` column and IB's orderRef budget).
 MAX_KEY_LENGTH = 64
 
@@ -44,11 +54,12 @@ class ActionError(Exception):
         return body
 
 
-def parse_quantity(raw: object, default: int, *, from_form: bool = False) -> int:
+def parse_quantity(raw: object, default: int | None, *, from_form: bool = False) -> int | None:
     """Validate a requested contract count: a whole number 1..100 (``None`` → ``default``).
 
     JSON must send an integer (booleans, fractions and strings are refused); a form
-    (``from_form``) sends text, where a string of digits is accepted.
+    (``from_form``) sends text, where a string of digits is accepted. ``default`` ``None`` lets
+    :func:`approve_opportunity` choose (a covered call's default depends on the opportunity).
     """
     if raw is None or (from_form and raw == ""):
         return default
@@ -84,21 +95,54 @@ def intent_key(opp: Row) -> str:
 
 def _active_intent_for(conn: Any, con_id: int) -> Row | None:
     i = s.intents.c
-    stmt = select(i.key, i.status).where(i.con_id == con_id, i.status.in_(ACTIVE_INTENT_STATUSES)).limit(1)
+    stmt = select(i.key, i.status).where(i.con_id == con_id, i.status.in_(ACTIVE_STATUS_VALUES)).limit(1)
     row = conn.execute(stmt).first()
     return dict(row._mapping) if row else None
 
 
-def _check(conn: Any, opp: Row | None, opportunity_id: int) -> None:
-    """Raise the :class:`ActionError` that explains why ``opp`` cannot be approved right now."""
-    if opp is None:
-        raise ActionError(404, f"opportunity {opportunity_id} does not exist", "opportunity_id")
-    if opp["strategy"] != "CSP":
+def _kind(opp: Row, opportunity_id: int) -> IntentKind:
+    """The intent kind for the opportunity's strategy; 409 for a strategy or right it cannot sell."""
+    try:
+        kind, right = SELL_OF[Strategy(opp["strategy"])]
+    except ValueError:
         raise ActionError(
             409,
-            f"opportunity {opportunity_id} is a {opp['strategy']}; only CSP can be approved",
+            f"opportunity {opportunity_id} has strategy {opp['strategy']!r}; only "
+            f"{' and '.join(SELL_OF)} can be approved",
+            "opportunity_id",
+        ) from None
+    if opp["right"] != right:
+        raise ActionError(
+            409,
+            f"opportunity {opportunity_id} is a {opp['strategy']} on a {opp['right']!r} contract "
+            f"({opp['local_symbol']}); a {opp['strategy']} sells right {right.value}",
             "opportunity_id",
         )
+    return kind
+
+
+def _check_call_size(conn: Any, opp: Row, quantity: int) -> None:
+    """Refuse a covered call larger than the uncovered shares (positions now) or the scan's max."""
+    most = int(opp["max_contracts"] or 0)
+    sized = (
+        f"{opp['symbol']}: opportunity {opp['id']} is sized for {most} contract(s) of uncovered shares "
+        "(max_contracts when scanned)"
+    )
+    if quantity < MIN_QUANTITY:
+        raise ActionError(409, f"{sized}; there is nothing to cover", "quantity")
+    cov = coverage(conn, opp["symbol"])
+    if quantity > cov.uncovered_contracts:
+        raise ActionError(409, cov.refusal(quantity), "quantity")
+    if quantity > most:
+        raise ActionError(409, f"{sized}, asked for {quantity}", "quantity")
+
+
+def _check(conn: Any, opp: Row | None, opportunity_id: int, quantity: int) -> IntentKind:
+    """Raise the :class:`ActionError` that explains why ``opp`` cannot be approved right now;
+    return the intent kind when it can."""
+    if opp is None:
+        raise ActionError(404, f"opportunity {opportunity_id} does not exist", "opportunity_id")
+    kind = _kind(opp, opportunity_id)
     newest = newest_done_scan_id(conn)
     if opp["scan_id"] != newest:
         raise ActionError(
@@ -115,29 +159,38 @@ def _check(conn: Any, opp: Row | None, opportunity_id: int) -> None:
             "opportunity_id",
             intent_key=active["key"],
         )
+    if kind is IntentKind.SELL_CALL:
+        _check_call_size(conn, opp, quantity)
+    return kind
 
 
-def approve_opportunity(engine: Engine, opportunity_id: int, quantity: int) -> Row:
+def approve_opportunity(
+    engine: Engine, opportunity_id: int, quantity: int | None = None, *, contracts: int = 1
+) -> Row:
     """Create an ``approved`` intent to sell ``quantity`` contracts of opportunity ``opportunity_id``.
 
-    The limit floor is the opportunity's bid: the executor never sells below it. Raises
-    :class:`ActionError` (404 unknown, 409 stale scan or active intent on the contract); on any
-    error nothing is written. Returns the new intent row.
+    A CSP opportunity becomes a ``sell_put`` intent, a CC one a ``sell_call``. ``quantity`` ``None``
+    means :func:`dashboard.coverage.default_quantity` (``contracts`` is the strategy's
+    ``orders.contracts``). The limit floor is the opportunity's bid: the executor never sells below it.
+    Raises :class:`ActionError` (404 unknown; 409 stale scan, active intent on the contract, or a
+    covered call larger than the uncovered shares); on any error nothing is written. Returns the new
+    intent row.
     """
     o, i = s.opportunities.c, s.intents.c
     with engine.begin() as conn:
         row = conn.execute(select(s.opportunities).where(o.id == opportunity_id)).first()
         opp = dict(row._mapping) if row else None
-        _check(conn, opp, opportunity_id)
-        assert opp is not None
+        qty = quantity if quantity is not None or opp is None else default_quantity(opp, contracts)
+        kind = _check(conn, opp, opportunity_id, qty or 0)
+        assert opp is not None and qty is not None
         key = intent_key(opp)
         now = utcnow_iso()
         values: dict[str, Any] = {
             "key": key,
             "source": "dashboard",
             "opportunity_id": opp["id"],
-            "kind": "open_csp",
-            "action": "SELL",
+            "kind": kind.value,
+            "action": Action.SELL.value,
             "sec_type": "OPT",
             "symbol": opp["symbol"],
             "con_id": opp["con_id"],
@@ -145,9 +198,9 @@ def approve_opportunity(engine: Engine, opportunity_id: int, quantity: int) -> R
             "expiry": opp["expiry"],
             "strike": opp["strike"],
             "right": opp["right"],
-            "quantity": quantity,
+            "quantity": qty,
             "limit_floor": opp["bid"],
-            "status": "approved",
+            "status": IntentStatus.APPROVED.value,
             "status_reason": "approved on the dashboard",
             "created_at": now,
             "updated_at": now,
@@ -155,9 +208,12 @@ def approve_opportunity(engine: Engine, opportunity_id: int, quantity: int) -> R
         # The checks above give the user a precise reason; this WHERE clause is what guarantees
         # the rules even when another request commits between the checks and the insert.
         newest = select(func.max(s.scans.c.id)).where(s.scans.c.status == "done").scalar_subquery()
+        rules = [o.id == opp["id"], o.scan_id == newest]
+        if kind is IntentKind.SELL_CALL:
+            rules += [o.max_contracts >= qty, fits_guard(opp["symbol"], qty)]
         guard = and_(
-            ~exists().where(i.con_id == opp["con_id"], i.status.in_(ACTIVE_INTENT_STATUSES)),
-            exists().where(o.id == opp["id"], o.scan_id == newest),
+            ~exists().where(i.con_id == opp["con_id"], i.status.in_(ACTIVE_STATUS_VALUES)),
+            exists().where(*rules),
         )
         cols = list(values)
         stmt = s.intents.insert().from_select(
@@ -172,9 +228,18 @@ def approve_opportunity(engine: Engine, opportunity_id: int, quantity: int) -> R
             return dict(created._mapping)
     # Lost a race (the transaction above wrote nothing): explain what changed meanwhile.
     with engine.connect() as conn:
-        _check(conn, opp, opportunity_id)
+        _check(conn, opp, opportunity_id, qty)
         existing = conn.execute(select(i.status).where(i.key == key)).scalar()
-    status = f" ({existing})" if existing else ""
+    if existing:
+        raise ActionError(
+            409,
+            f"intent {key} ({existing}) already exists for opportunity {opportunity_id}",
+            "opportunity_id",
+            key,
+        )
     raise ActionError(
-        409, f"intent {key}{status} already exists for opportunity {opportunity_id}", "opportunity_id", key
+        409,
+        f"opportunity {opportunity_id} changed while it was being approved (another approval or a new scan); "
+        "reload the opportunities and try again",
+        "opportunity_id",
     )

@@ -11,9 +11,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from flask_wtf.csrf import generate_csrf
 
-from dashboard import actions, queries
+from dashboard import actions, coverage, queries
+from dashboard import positions as position_rows
 from dashboard.actions import ActionError
 from dashboard.state import engine, state
+from dashboard.wheel import wheel as wheel_cards
 from shared.db import utcnow_iso
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -49,8 +51,16 @@ def account() -> Response:
 
 @bp.get("/positions")
 def positions() -> Response:
-    """All positions."""
-    return jsonify({"positions": queries.positions(engine())})
+    """All positions, options with strike, expiry, DTE, % OTM and premium per contract
+    (:func:`dashboard.positions.positions`)."""
+    return jsonify({"positions": position_rows.positions(engine())})
+
+
+@bp.get("/wheel")
+def wheel() -> Response:
+    """One card per symbol with a wheel cycle: ``{"today", "symbols": [{"symbol", "current", "history"}]}``
+    (:func:`dashboard.wheel.wheel`)."""
+    return jsonify(wheel_cards(engine()))
 
 
 @bp.get("/opportunities")
@@ -66,12 +76,17 @@ def opportunities() -> Response:
     else:
         scan = queries.latest_scan(engine())
     rows = queries.opportunities(engine(), scan["id"]) if scan else []
+    coverage.annotate(engine(), rows, state().config.strategy.orders.contracts, actions.MAX_QUANTITY)
     return jsonify({"scan": scan, "opportunities": rows})
 
 
 @bp.post("/opportunities/<int:opportunity_id>/approve")
 def approve(opportunity_id: int) -> tuple[Response, int, dict[str, str]]:
-    """Create an intent for the opportunity; body ``{"quantity": n}`` is optional. 201 on success."""
+    """Create an intent for the opportunity; body ``{"quantity": n}`` is optional. 201 on success.
+
+    A CSP becomes a ``sell_put`` intent, a CC a ``sell_call`` one; without a quantity a covered call
+    asks for at most its ``max_contracts``. 409 when the covered call needs more shares than are
+    uncovered."""
     body: Any = {}
     if request.get_data(cache=True).strip():
         body = request.get_json(silent=True, force=True)
@@ -80,9 +95,9 @@ def approve(opportunity_id: int) -> tuple[Response, int, dict[str, str]]:
     unknown = set(body) - {"quantity"}
     if unknown:
         raise ActionError(400, f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
-    default = state().config.strategy.orders.contracts
-    qty = actions.parse_quantity(body.get("quantity"), default)
-    created = actions.approve_opportunity(engine(), opportunity_id, qty)
+    qty = actions.parse_quantity(body.get("quantity"), None)
+    contracts = state().config.strategy.orders.contracts
+    created = actions.approve_opportunity(engine(), opportunity_id, qty, contracts=contracts)
     location = url_for("api.intent", intent_id=created["id"])
     return jsonify({"intent": created}), 201, {"Location": location}
 

@@ -6,20 +6,22 @@ Nothing here writes; the dashboard's only writes live in :mod:`dashboard.actions
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from dashboard.figures import EXCHANGE_TZ, exchange_today, per_contract
 from shared import schema as s
 from shared.db import parse_ts, utcnow
+from shared.trade import ACTIVE_INTENT_STATUSES
 
 #: Components whose heartbeat the dashboard shows, in display order.
 COMPONENTS = ("monitor", "scanner", "executor", "dashboard")
 #: A heartbeat older than this many seconds means the component is down.
 STALE_AFTER_SECONDS = 60.0
-#: Intent statuses that still lead (or may lead) to an order; one per contract at a time.
-ACTIVE_INTENT_STATUSES = ("approved", "claimed", "submitted")
+#: :data:`shared.trade.ACTIVE_INTENT_STATUSES` as sorted plain text, for SQL ``IN``.
+ACTIVE_STATUS_VALUES: list[str] = sorted(str(status) for status in ACTIVE_INTENT_STATUSES)
 #: Default and largest row count of list endpoints.
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
@@ -39,14 +41,6 @@ def latest_account(engine: Engine) -> Row | None:
     with engine.connect() as conn:
         row = conn.execute(stmt.limit(1)).first()
     return dict(row._mapping) if row else None
-
-
-def positions(engine: Engine) -> list[Row]:
-    """Every position, stocks first, then options by symbol and expiry."""
-    p = s.positions.c
-    stmt = select(s.positions).order_by(p.symbol, p.sec_type.desc(), p.expiry, p.strike)
-    with engine.connect() as conn:
-        return _rows(conn, stmt)
 
 
 def component_health(engine: Engine, now: datetime | None = None) -> list[Row]:
@@ -116,15 +110,19 @@ def newest_done_scan_id(conn: Connection) -> int | None:
 
 
 def active_intents_by_con_id(engine: Engine) -> dict[int, Row]:
-    """Active intents (approved/claimed/submitted), keyed by contract id."""
+    """Active intents (:data:`shared.trade.ACTIVE_INTENT_STATUSES`), keyed by contract id."""
     i = s.intents.c
-    stmt = select(s.intents).where(i.status.in_(ACTIVE_INTENT_STATUSES)).order_by(i.id)
+    stmt = select(s.intents).where(i.status.in_(ACTIVE_STATUS_VALUES)).order_by(i.id)
     with engine.connect() as conn:
         return {r["con_id"]: r for r in _rows(conn, stmt)}
 
 
 def opportunities(engine: Engine, scan_id: int) -> list[Row]:
-    """The opportunities of ``scan_id`` by rank, each with ``active_intent`` (a dict or ``None``)."""
+    """The opportunities of ``scan_id`` by rank (CSP and CC together).
+
+    Each row adds ``active_intent`` (a dict or ``None``) and ``premium_per_contract`` (dollars: the
+    credit per share × 100).
+    """
     o = s.opportunities.c
     stmt = select(s.opportunities).where(o.scan_id == scan_id).order_by(o.rank, o.id)
     with engine.connect() as conn:
@@ -135,6 +133,7 @@ def opportunities(engine: Engine, scan_id: int) -> list[Row]:
         row["active_intent"] = (
             {"key": intent["key"], "status": intent["status"], "id": intent["id"]} if intent else None
         )
+        row["premium_per_contract"] = per_contract(row["credit"])
     return rows
 
 
@@ -193,3 +192,14 @@ def breakers(engine: Engine) -> list[Row]:
     """Circuit-breaker state of every alert channel."""
     with engine.connect() as conn:
         return _rows(conn, select(s.breakers).order_by(s.breakers.c.name))
+
+
+def market_today(engine: Engine) -> date:
+    """Today's date at the exchange by TWS's clock: the date (US/Eastern) of the monitor's newest ledger
+    refresh (``cycles.as_of``, TWS's time, which runs ahead on the simulator's fast clock), else the
+    machine's. The base of every DTE the dashboard shows."""
+    with engine.connect() as conn:
+        raw = conn.execute(select(func.max(s.cycles.c.as_of))).scalar()
+    if raw:
+        return parse_ts(raw).astimezone(EXCHANGE_TZ).date()
+    return exchange_today()

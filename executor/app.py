@@ -13,9 +13,13 @@ from typing import Any
 
 from ib_async import IB, CommissionReport, Contract, Fill, LimitOrder, Trade
 
-from executor.store import DONE_ORDER_STATES, ExecutorStore
+from executor.guards import Coverage, naked_call_reason
+from executor.store import ExecutorStore
 from shared.optionmath import PENNY_ALL_PRICES_CLASSES, mid, option_tick, round_to_tick
 from shared.runtime import Component
+from shared.trade import DONE_ORDER_STATUSES, Intent, IntentKind, IntentStatus
+
+S = IntentStatus
 
 #: Seconds to wait for a usable quote before giving the intent back as failed.
 QUOTE_TIMEOUT_SECONDS = 8.0
@@ -74,10 +78,10 @@ class Executor(Component):
         for fill in fills:
             by_ref.setdefault(fill.execution.orderRef, []).append(fill)
         for intent in self.store.active_intents():
-            key = intent["key"]
-            if intent["status"] == "claimed" and self.store.order_for(key) is None:
+            key = intent.key
+            if intent.status is S.PLACING and self.store.order_for(key) is None:
                 # claimed by an executor that stopped before recording an order: nothing was placed
-                self.store.set_intent(key, "approved", "re-queued after an executor restart")
+                self.store.set_intent(key, S.APPROVED, "re-queued after an executor restart")
                 continue
             for fill in by_ref.get(key, []):
                 self._record_fill(key, fill)
@@ -88,7 +92,7 @@ class Executor(Component):
                 self._record_status(trade)
             elif by_ref.get(key) and self.store.order_for(key):
                 got = sum(f.execution.shares for f in by_ref[key])
-                if got >= intent["quantity"]:
+                if got >= intent.quantity:
                     self.store.update_status(
                         key,
                         "Filled",
@@ -97,7 +101,7 @@ class Executor(Component):
                         by_ref[key][-1].execution.avgPrice,
                         "filled while the executor was away",
                     )
-                    self.store.set_intent(key, "filled")
+                    self.store.set_intent(key, S.FILLED)
 
     def _trade_for(self, key: str) -> Trade | None:
         for trade in self.ib.trades():
@@ -119,15 +123,39 @@ class Executor(Component):
             try:
                 await self.place(intent)
             except Exception as err:  # never leave an intent claimed by a crashed attempt
-                self.log.exception("intent %s failed", intent["key"])
-                self.store.set_intent(intent["key"], "failed", f"{type(err).__name__}: {err}")
+                self.log.exception("intent %s failed", intent.key)
+                self.store.set_intent(intent.key, S.FAILED, f"{type(err).__name__}: {err}")
 
-    async def place(self, intent: dict[str, Any]) -> None:
-        """Place one claimed intent, unless TWS or the database already has its order."""
-        key = intent["key"]
+    def _coverage(self, symbol: str, own_key: str) -> Coverage:
+        """Shares of ``symbol`` held at TWS and the calls that already cover them (held short, or in SELL
+        orders still working at TWS other than the one for ``own_key``)."""
+        shares = short_calls = working = 0.0
+        for pos in self.ib.positions(self.conn.account):
+            c = pos.contract
+            if c.symbol != symbol:
+                continue
+            if c.secType == "STK":
+                shares += float(pos.position)
+            elif c.secType == "OPT" and (c.right or "")[:1] == "C" and pos.position < 0:
+                short_calls += -float(pos.position)
+        for trade in self.ib.openTrades():
+            c, o = trade.contract, trade.order
+            if (
+                c.symbol == symbol
+                and c.secType == "OPT"
+                and (c.right or "")[:1] == "C"
+                and o.action == "SELL"
+                and o.orderRef != own_key
+            ):
+                working += float(trade.remaining())
+        return Coverage(symbol, shares, short_calls, working)
+
+    async def place(self, intent: Intent) -> None:
+        """Place one claimed intent, unless TWS or the database has its order or a guard refuses it."""
+        key = intent.key
         if self.store.order_for(key) is not None:
             self.log.info("intent %s already has an order; not placing it again", key)
-            self.store.set_intent(key, "submitted", "order already recorded")
+            self.store.set_intent(key, S.WORKING, "order already recorded")
             await self.reconcile()
             return
         await self.ib.reqAllOpenOrdersAsync()  # orders of every client, e.g. placed before a restart
@@ -146,17 +174,26 @@ class Executor(Component):
                     "client_id": trade.order.clientId,
                     "account": trade.order.account,
                     "limit_price": trade.order.lmtPrice,
-                    "remaining": float(intent["quantity"]),
+                    "remaining": float(intent.quantity),
                 },
                 message="adopted: order found at TWS by orderRef",
             )
-            self.store.set_intent(key, "submitted", f"adopted TWS order {trade.order.orderId}")
+            self.store.set_intent(key, S.WORKING, f"adopted TWS order {trade.order.orderId}")
             await self.reconcile()
             return
-        contract = Contract(conId=intent["con_id"], exchange="SMART")
+        if intent.kind is IntentKind.SELL_CALL:
+            reason = naked_call_reason(self._coverage(intent.symbol, key), intent.quantity)
+            if reason is not None:
+                self.log.warning("intent %s refused before TWS: %s", key, reason)
+                self.store.set_intent(key, S.REJECTED, reason)
+                self.alert(
+                    "warning", "risk", f"Refused: sell {intent.quantity} {intent.local_symbol}", reason
+                )
+                return
+        contract = Contract(conId=intent.con_id, exchange="SMART")
         qualified = await self.ib.qualifyContractsAsync(contract)
         if not qualified or qualified[0] is None:
-            self.store.set_intent(key, "rejected", f"contract conId {intent['con_id']} not found (IB 200)")
+            self.store.set_intent(key, S.REJECTED, f"contract conId {intent.con_id} not found (IB 200)")
             return
         first = qualified[0]
         assert isinstance(first, Contract)
@@ -170,12 +207,12 @@ class Executor(Component):
         if price is None:
             self.store.set_intent(
                 key,
-                "failed",
-                f"no two-sided quote for {intent['local_symbol']} within {QUOTE_TIMEOUT_SECONDS:.0f} s",
+                S.FAILED,
+                f"no two-sided quote for {intent.local_symbol} within {QUOTE_TIMEOUT_SECONDS:.0f} s",
             )
             return
         order = LimitOrder(
-            intent["action"], intent["quantity"], price, orderRef=key, tif="DAY", account=self.conn.account
+            intent.action.value, intent.quantity, price, orderRef=key, tif="DAY", account=self.conn.account
         )
         order.orderId = self.ib.client.getReqId()
         self.store.record_order(
@@ -185,30 +222,30 @@ class Executor(Component):
                 "client_id": self.conn.client_id,
                 "account": order.account,
                 "limit_price": price,
-                "remaining": float(intent["quantity"]),
+                "remaining": float(intent.quantity),
             },
-            message=f"placing {intent['action']} {intent['quantity']} {intent['local_symbol']} LMT {price}",
+            message=f"placing {intent.action} {intent.quantity} {intent.local_symbol} LMT {price}",
         )
         trade = self.ib.placeOrder(contract, order)
-        self.store.set_intent(key, "submitted", f"LMT {price} orderId {order.orderId}")
+        self.store.set_intent(key, S.WORKING, f"LMT {price} orderId {order.orderId}")
         self.log.info(
             "placed %s %s %s LMT %.2f orderRef=%s (orderId %d)",
-            intent["action"],
-            intent["quantity"],
-            intent["local_symbol"],
+            intent.action.value,
+            intent.quantity,
+            intent.local_symbol,
             price,
             key,
             order.orderId,
         )
         self._record_status(trade)
 
-    async def _wait_price(self, ticker: Any, intent: dict[str, Any]) -> float | None:
+    async def _wait_price(self, ticker: Any, intent: Intent) -> float | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + QUOTE_TIMEOUT_SECONDS
         while loop.time() < deadline:
             bid, ask = ticker.bid, ticker.ask
             if bid is not None and ask is not None and math.isfinite(bid) and math.isfinite(ask) and ask > 0:
-                return limit_price(bid, ask, intent["action"], intent["limit_floor"], intent["symbol"])
+                return limit_price(bid, ask, intent.action.value, intent.limit_floor, intent.symbol)
             await asyncio.sleep(0.1)
         return None
 
@@ -225,9 +262,9 @@ class Executor(Component):
         if not changed:
             return
         if st.status == "Filled":
-            self.store.set_intent(key, "filled", f"filled {st.filled:g} @ {st.avgFillPrice:.2f}")
-        elif st.status in DONE_ORDER_STATES:
-            self.store.set_intent(key, "cancelled", f"order {st.status}: {message}")
+            self.store.set_intent(key, S.FILLED, f"filled {st.filled:g} @ {st.avgFillPrice:.2f}")
+        elif st.status in DONE_ORDER_STATUSES:
+            self.store.set_intent(key, S.CANCELLED, f"order {st.status}: {message}")
 
     def _on_status(self, trade: Trade) -> None:
         try:

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
 from shared.db import insert_new, upsert, utcnow_iso
-from shared.schema import fills, intents, order_events, orders
-
-#: Intent states in which the executor still owns work.
-ACTIVE_INTENT_STATES = ("claimed", "submitted")
-#: IB order statuses after which nothing more happens to an order.
-DONE_ORDER_STATES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+from shared.schema import fills, intent_legs, intents, order_events, order_legs, orders
+from shared.trade import EXECUTOR_INTENT_STATUSES, Action, Intent, IntentStatus, Leg, Right
 
 
 class ExecutorStore:
@@ -25,25 +21,46 @@ class ExecutorStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def claim_next_intent(self) -> dict[str, Any] | None:
-        """Atomically move the oldest ``approved`` intent to ``claimed`` and return it (or ``None``)."""
+    @staticmethod
+    def _intent(conn: Connection, row: Any) -> Intent:
+        """A typed :class:`Intent` from its row and its ``intent_legs`` (none: its own contract)."""
+        il = intent_legs.c
+        legs = tuple(
+            Leg(
+                con_id=r.con_id,
+                action=Action(r.action),
+                ratio=r.ratio,
+                local_symbol=r.local_symbol,
+                sec_type=r.sec_type,
+                symbol=r.symbol,
+                expiry=r.expiry,
+                strike=r.strike,
+                right=Right(r.right) if r.right else None,
+            )
+            for r in conn.execute(select(intent_legs).where(il.intent_key == row.key).order_by(il.leg_no))
+        )
+        return Intent.from_row(row._mapping, legs)
+
+    def claim_next_intent(self) -> Intent | None:
+        """Atomically move the oldest ``approved`` intent to ``placing`` and return it (or ``None``)."""
         now = utcnow_iso()
         with self.engine.begin() as conn:
             row = conn.execute(
                 text(
-                    "UPDATE intents SET status = 'claimed', updated_at = :now "
-                    "WHERE id = (SELECT id FROM intents WHERE status = 'approved' ORDER BY id LIMIT 1) "
-                    "AND status = 'approved' RETURNING *"
+                    "UPDATE intents SET status = :placing, updated_at = :now "
+                    "WHERE id = (SELECT id FROM intents WHERE status = :approved ORDER BY id LIMIT 1) "
+                    "AND status = :approved RETURNING *"
                 ),
-                {"now": now},
+                {"now": now, "placing": IntentStatus.PLACING.value, "approved": IntentStatus.APPROVED.value},
             ).first()
-        return dict(row._mapping) if row else None
+            return self._intent(conn, row) if row else None
 
-    def active_intents(self) -> list[dict[str, Any]]:
-        """Intents the executor claimed or submitted and that are not finished."""
+    def active_intents(self) -> list[Intent]:
+        """Intents the executor claimed (``placing``) or placed (``working``) that are not finished."""
+        statuses = sorted(s.value for s in EXECUTOR_INTENT_STATUSES)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(intents).where(intents.c.status.in_(ACTIVE_INTENT_STATES))).all()
-        return [dict(r._mapping) for r in rows]
+            rows = conn.execute(select(intents).where(intents.c.status.in_(statuses))).all()
+            return [self._intent(conn, r) for r in rows]
 
     def order_for(self, intent_key: str) -> dict[str, Any] | None:
         """The ``orders`` row of an intent, if one was ever recorded."""
@@ -51,27 +68,26 @@ class ExecutorStore:
             row = conn.execute(select(orders).where(orders.c.intent_key == intent_key)).first()
         return dict(row._mapping) if row else None
 
-    def set_intent(self, key: str, status: str, reason: str = "") -> None:
+    def set_intent(self, key: str, status: IntentStatus, reason: str = "") -> None:
         """Set an intent's status and reason."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(intents)
                 .where(intents.c.key == key)
-                .values(status=status, status_reason=reason[:1000], updated_at=utcnow_iso())
+                .values(status=status.value, status_reason=reason[:1000], updated_at=utcnow_iso())
             )
 
-    def record_order(
-        self, intent: dict[str, Any], values: dict[str, Any], message: str = "order recorded"
-    ) -> None:
-        """Insert (or, for an adopted order, update) the order row of ``intent``; logs an order event."""
+    def record_order(self, intent: Intent, values: dict[str, Any], message: str = "order recorded") -> None:
+        """Insert (or, for an adopted order, update) the order row of ``intent`` and its legs; logs an
+        order event."""
         now = utcnow_iso()
         row = {
-            "intent_key": intent["key"],
-            "con_id": intent["con_id"],
-            "symbol": intent["symbol"],
-            "local_symbol": intent["local_symbol"],
-            "action": intent["action"],
-            "quantity": intent["quantity"],
+            "intent_key": intent.key,
+            "con_id": intent.con_id,
+            "symbol": intent.symbol,
+            "local_symbol": intent.local_symbol,
+            "action": intent.action.value,
+            "quantity": intent.quantity,
             "order_type": "LMT",
             "created_at": now,
             "updated_at": now,
@@ -80,9 +96,26 @@ class ExecutorStore:
         } | values
         with self.engine.begin() as conn:
             upsert(conn, orders, row, key=("intent_key",), keep=("created_at",))
+            conn.execute(delete(order_legs).where(order_legs.c.intent_key == intent.key))
+            for n, leg in enumerate(intent.legs, start=1):
+                conn.execute(
+                    insert(order_legs).values(
+                        intent_key=intent.key,
+                        leg_no=n,
+                        con_id=leg.con_id,
+                        action=leg.action.value,
+                        ratio=leg.ratio,
+                        sec_type=leg.sec_type,
+                        symbol=leg.symbol,
+                        local_symbol=leg.local_symbol,
+                        expiry=leg.expiry,
+                        strike=leg.strike,
+                        right=leg.right.value if leg.right else None,
+                    )
+                )
             conn.execute(
                 order_events.insert().values(
-                    intent_key=intent["key"],
+                    intent_key=intent.key,
                     ts=now,
                     status=row["status"],
                     filled=row["filled"],

@@ -1,6 +1,7 @@
-"""The monitor: creates/migrates the schema, then every ``monitor_interval_seconds`` records the account
-summary (net liquidation, cash, buying power, excess liquidity, P&L) and the positions with market value,
-unrealized P&L and delta (model greeks streamed for every option held).
+"""The monitor: creates/migrates the schema, then every ``monitor_interval_seconds`` (and at once on a
+portfolio update or an execution) records the account summary (net liquidation, cash, buying power,
+excess liquidity, P&L), the positions with market value, unrealized P&L and delta (model greeks streamed
+for every option held), and the wheel-cycle ledger (:mod:`monitor.wheel`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 from ib_async import IB, Contract, Ticker
 from sqlalchemy import delete, insert
 
-from monitor.snapshot import account_row, model_delta, position_row
+from monitor.snapshot import account_row, model_delta, position_row, underlying_price
+from monitor.wheel import WheelLedger
 from shared.backup import backup_now
 from shared.db import upsert, utcnow_iso
 from shared.ibcodes import tip
@@ -36,6 +38,7 @@ class Monitor(Component):
         self.held: dict[int, Contract] = {}  # conId → held option whose greeks stream (conn.subscribe)
         self._hooked = False
         self._over_budget: set[int] = set()  # held options left without greeks for lack of lines
+        self.ledger = WheelLedger(self.engine, self.log, self.alert)
 
     def prepare_database(self) -> None:
         """Create or upgrade the schema with Alembic, then beat so the other processes may start."""
@@ -64,6 +67,10 @@ class Monitor(Component):
         """Hook portfolio updates once (the connection manager restores the greeks streams itself)."""
         if not self._hooked:
             ib.updatePortfolioEvent += self._portfolio_changed
+            ib.execDetailsEvent += lambda _trade, _fill: self._portfolio_changed(None)
+            ib.commissionReportEvent += lambda _t, _f, report: self.ledger.on_commission(
+                report.execId, report.commission
+            )
             self._hooked = True
 
     def _portfolio_changed(self, _item: Any) -> None:
@@ -129,7 +136,7 @@ class Monitor(Component):
             streamed = self.held.get(item.contract.conId)
             ticker = self.conn.ticker(streamed) if streamed is not None else None
             delta = model_delta(ticker.modelGreeks) if ticker is not None and ticker.modelGreeks else None
-            rows.append(position_row(item, delta, ts))
+            rows.append(position_row(item, delta, ts, underlying_price(ticker, items, item)))
         with self.engine.begin() as conn:
             if acct is not None:
                 conn.execute(insert(account_snapshots).values(**acct))
@@ -137,6 +144,11 @@ class Monitor(Component):
                 upsert(conn, positions, row, key=("con_id",))
             held = [r["con_id"] for r in rows]
             conn.execute(delete(positions).where(positions.c.con_id.not_in(held)))
+        # after the portfolio, so every change seen is explained; ib_async keeps the commission reports on
+        # the fills it saw first (ib.fills()), not on the copies a repeated reqExecutions returns
+        by_id = {f.execution.execId: f for f in await self.ib.reqExecutionsAsync()}
+        by_id.update({f.execution.execId: f for f in self.ib.fills()})
+        self.ledger.update(list(by_id.values()), items, account, await self.conn.current_time())
         self.heartbeat.note(
             f"net liquidation {acct['net_liquidation']:,.2f}; {len(rows)} positions"
             if acct

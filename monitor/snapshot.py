@@ -51,8 +51,29 @@ def account_row(values: Iterable[Any], account: str, ts: str) -> dict[str, Any] 
     return row if row["net_liquidation"] is not None else None
 
 
-def position_row(item: Any, delta: float | None, ts: str) -> dict[str, Any]:
-    """One ``positions`` row from an ib_async ``PortfolioItem`` and the contract's delta per share.
+def underlying_price(ticker: Any, items: list[Any], item: Any) -> float | None:
+    """The underlying's price in dollars per share: a stock's own market price; for an option the
+    ``undPrice`` of its streamed model greeks, else the market price of a stock position in it."""
+    c = item.contract
+    if c.secType == "STK":
+        return _finite(item.marketPrice)
+    greeks = getattr(ticker, "modelGreeks", None) if ticker is not None else None
+    und = _finite(getattr(greeks, "undPrice", None))
+    if und is not None and und > 0:
+        return und
+    for other in items:
+        if other.contract.secType == "STK" and other.contract.symbol == c.symbol:
+            return _finite(other.marketPrice)
+    return None
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def position_row(item: Any, delta: float | None, ts: str, underlying: float | None = None) -> dict[str, Any]:
+    """One ``positions`` row from an ib_async ``PortfolioItem``, the contract's delta per share and the
+    underlying's price (dollars per share).
 
     Stocks have delta 1. ``position_delta`` is share-equivalent: delta × quantity × multiplier.
     """
@@ -80,6 +101,7 @@ def position_row(item: Any, delta: float | None, ts: str) -> dict[str, Any]:
         "delta": delta,
         "position_delta": position_delta,
         "updated_at": ts,
+        "underlying_price": underlying,
     }
 
 

@@ -1,58 +1,53 @@
 """The scanner: every ``scan_interval_seconds`` screens each symbol of the universe for cash-secured
-puts by the entry rules, ranks the candidates and writes them as opportunities with every number that
-decided them. An unknown symbol (TWS error 200) is logged and skipped; the scan goes on.
+puts, and every symbol whose shares are held (in the universe or not) for covered calls, by the entry
+rules; ranks all candidates of the scan together and writes them as opportunities with every number that
+decided them. A symbol holding at least 100 shares gets no new puts (the wheel sells calls on it); the
+scan's detail says so. An unknown symbol (TWS error 200) is logged and skipped; the scan goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
 
-from scanner.chain import Pacing, read_puts
-from scanner.screen import Screened, rank_puts, screen_put
+from scanner.chain import ChainRead, Pacing, read_options
+from scanner.holdings import Holding
+from scanner.screen import Screened, rank_candidates, screen_call, screen_put
+from scanner.store import opportunity_row, read_holdings
 from shared.db import utcnow_iso
 from shared.runtime import Component
 from shared.schema import opportunities, scans
+from shared.strategy import EntryRules
+from shared.trade import Right
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 
-def opportunity_row(s: Screened, scan_id: int, rank: int, ts: str) -> dict[str, Any]:
-    """An ``opportunities`` row from a passed :class:`Screened` put (units as in the schema)."""
-    q = s.quote
-    assert s.mid is not None and s.credit is not None and s.annualized_return is not None
-    assert s.prob_otm is not None and q.delta is not None and q.bid is not None and q.ask is not None
-    return {
-        "scan_id": scan_id,
-        "strategy": "CSP",
-        "symbol": q.symbol,
-        "con_id": q.con_id,
-        "local_symbol": q.local_symbol,
-        "expiry": q.expiry,
-        "strike": q.strike,
-        "right": "P",
-        "dte": s.dte,
-        "underlying_price": q.underlying_price,
-        "bid": q.bid,
-        "ask": q.ask,
-        "mid": s.mid,
-        "spread_pct": s.spread_pct if s.spread_pct is not None else 0.0,
-        "delta": q.delta,
-        "iv": q.iv,
-        "open_interest": q.open_interest or 0,
-        "credit": s.credit,
-        "collateral": s.collateral,
-        "annualized_return": s.annualized_return,
-        "prob_otm": s.prob_otm,
-        "liquidity_factor": s.liquidity_factor,
-        "score": s.score,
-        "rank": rank,
-        "created_at": ts,
-    }
+@dataclass
+class _Tally:
+    """What one scan has gathered so far: candidates with the rules that screened them, notes for the
+    scan's detail, the symbols read and the contracts checked."""
+
+    screened: list[Screened] = field(default_factory=list)
+    rules: dict[tuple[str, Right], EntryRules] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    symbols: set[str] = field(default_factory=set)
+    checked: int = 0
+
+    def count(self, symbol: str, read: ChainRead | None) -> None:
+        """Count a chain read (``None``: TWS does not know the symbol, IB 200) and keep its note."""
+        if read is None:
+            self.notes.append(f"{symbol}: unknown symbol (IB 200)")
+            return
+        self.symbols.add(symbol)
+        self.checked += read.contracts_checked
+        if read.note:
+            self.notes.append(f"{symbol}: {read.note}")
 
 
 class Scanner(Component):
@@ -83,8 +78,63 @@ class Scanner(Component):
                 .values(status=status, finished_at=utcnow_iso(), detail=detail[:2000])
             )
 
+    async def _scan_puts(self, today: date, holdings: dict[str, Holding], tally: _Tally) -> None:
+        """Puts of the universe's symbols, except those holding at least one lot of shares."""
+        for symbol in self.strategy.universe.symbols:
+            if self.stop_event.is_set():
+                return
+            held = holdings.get(symbol)
+            if held is not None and held.blocks_puts:
+                tally.notes.append(f"{symbol}: {held.shares:g} shares held, no new puts (calls instead)")
+                continue
+            rules = self.strategy.put_rules(symbol)
+            read = await read_options(self.ib, symbol, Right.PUT, rules, today, self.pacing)
+            tally.count(symbol, read)
+            if read is None:
+                self.log.warning("%s: unknown symbol (IB 200: no security definition) — skipped", symbol)
+                continue
+            tally.rules[(symbol, Right.PUT)] = rules
+            tally.screened.extend(screen_put(q, rules, today) for q in read.quotes)
+
+    async def _scan_calls(self, today: date, holdings: dict[str, Holding], tally: _Tally) -> None:
+        """Covered calls of every symbol with at least one uncovered lot of shares."""
+        for symbol, held in holdings.items():
+            if self.stop_event.is_set():
+                return
+            lots = held.uncovered_lots
+            if lots < 1:
+                if held.blocks_puts:
+                    tally.notes.append(
+                        f"{symbol}: {held.shares:g} shares, all covered ({held.short_calls:g} short calls, "
+                        f"{held.pending_calls:g} in active sell_call intents)"
+                    )
+                continue
+            if held.cost_basis is None:
+                self.log.warning("%s: %g shares held but no cost basis known — no calls", symbol, held.shares)
+                tally.notes.append(f"{symbol}: no cost basis (no open cycle, no average cost), no calls")
+                continue
+            rules = self.strategy.call_rules(symbol)
+            floor = held.cost_basis if rules.strike_at_or_above_cost_basis else None
+            self.log.info(
+                "%s: %g shares, %d uncovered lot(s), cost basis %.2f (%s)",
+                symbol,
+                held.shares,
+                lots,
+                held.cost_basis,
+                held.cost_basis_source,
+            )
+            read = await read_options(
+                self.ib, symbol, Right.CALL, rules, today, self.pacing, min_strike=floor
+            )
+            tally.count(symbol, read)
+            if read is None:
+                self.log.warning("%s: shares held but unknown to TWS (IB 200) — skipped", symbol)
+                continue
+            tally.rules[(symbol, Right.CALL)] = rules
+            tally.screened.extend(screen_call(q, rules, today, held.cost_basis) for q in read.quotes)
+
     async def scan(self) -> None:
-        """Screen the whole universe once and store the ranked opportunities."""
+        """Screen the universe's puts and the held shares' calls once and store the ranked opportunities."""
         if not self.ib.isConnected():
             return
         with self.engine.begin() as conn:
@@ -100,31 +150,16 @@ class Scanner(Component):
                 )
                 .returning(scans.c.id)
             ).scalar_one()
-        screened: list[Screened] = []
-        notes: list[str] = []
-        checked = symbols = 0
-        caps: dict[str, int] = {}
+        tally = _Tally()
         try:
             today = await self._today()
             if today != self._guess_day:  # volatility guesses are read once per symbol and day
                 self.pacing.iv_guesses.clear()
                 self._guess_day = today
-            for symbol in self.strategy.universe.symbols:
-                if self.stop_event.is_set():
-                    break
-                rules = self.strategy.put_rules(symbol)
-                caps[symbol] = rules.max_candidates_per_symbol
-                read = await read_puts(self.ib, symbol, rules, today, self.pacing)
-                if read is None:
-                    self.log.warning("%s: unknown symbol (IB 200: no security definition) — skipped", symbol)
-                    notes.append(f"{symbol}: unknown symbol (IB 200)")
-                    continue
-                symbols += 1
-                checked += read.contracts_checked
-                if read.note:
-                    notes.append(f"{symbol}: {read.note}")
-                screened.extend(screen_put(q, rules, today) for q in read.quotes)
-            ranked = rank_puts(screened, self.strategy.puts, cap_by_symbol=caps)
+            holdings = read_holdings(self.engine)
+            await self._scan_puts(today, holdings, tally)
+            await self._scan_calls(today, holdings, tally)
+            ranked = rank_candidates(tally.screened, lambda s: tally.rules[(s.quote.symbol, s.quote.right)])
         except asyncio.CancelledError:  # the process is stopping mid-scan
             self._end_scan(scan_id, "cancelled", "stopped while scanning")
             raise
@@ -138,20 +173,29 @@ class Scanner(Component):
         ts = utcnow_iso()
         with self.engine.begin() as conn:
             for i, s in enumerate(ranked, start=1):
-                conn.execute(insert(opportunities).values(**opportunity_row(s, scan_id, i, ts)))
+                held = holdings.get(s.quote.symbol)
+                lots = held.uncovered_lots if held is not None else None
+                conn.execute(insert(opportunities).values(**opportunity_row(s, scan_id, i, ts, lots)))
             conn.execute(
                 update(scans)
                 .where(scans.c.id == scan_id)
                 .values(
                     status="done",
                     finished_at=ts,
-                    symbols=symbols,
-                    contracts_checked=checked,
+                    symbols=len(tally.symbols),
+                    contracts_checked=tally.checked,
                     candidates=len(ranked),
-                    detail="; ".join(notes)[:2000],
+                    detail="; ".join(tally.notes)[:2000],
                 )
             )
+        calls = sum(1 for s in ranked if s.quote.right is Right.CALL)
         self.log.info(
-            "scan %d: %d symbols, %d puts checked, %d opportunities", scan_id, symbols, checked, len(ranked)
+            "scan %d: %d symbols, %d contracts checked, %d opportunities (%d puts, %d covered calls)",
+            scan_id,
+            len(tally.symbols),
+            tally.checked,
+            len(ranked),
+            len(ranked) - calls,
+            calls,
         )
         self.heartbeat.note(f"last scan {ts[:19]}Z: {len(ranked)} opportunities")

@@ -1,6 +1,7 @@
-"""Read what the put screen needs from TWS for one underlying: spot, a volatility guess, the listed
-expiries in the DTE window, the existing put strikes near the target delta, and their quotes with
-TWS's model greeks and open interest.
+"""Read what the screen needs from TWS for one underlying and one right (puts or calls): spot, a
+volatility guess, the listed expiries in the DTE window, the existing out-of-the-money strikes near the
+target delta (for covered calls, only strikes at or above the cost basis), and their quotes with TWS's
+model greeks and open interest.
 
 Market-data lines are kept low: at most ``MAX_EXPIRIES`` expiries × ``MAX_STRIKES`` strikes are read
 per symbol, in batches that fit the scanner's line budget (:class:`shared.pacing.LineBudget`), and every
@@ -18,16 +19,18 @@ from datetime import date
 
 from ib_async import IB, Contract, Option, Stock, Ticker
 
-from scanner.screen import PutQuote, expiries_in_window, strikes_to_check
+from scanner.preselect import expiries_in_window, strikes_to_check
+from scanner.screen import OptionQuote
 from shared.optionmath import calendar_dte
 from shared.pacing import HistoricalPacer, LineBudget
-from shared.strategy import PutRules
+from shared.strategy import EntryRules, PutRules
+from shared.trade import Right
 
 log = logging.getLogger("scanner.chain")
 
 #: Expiries looked at per symbol (nearest the DTE target first).
 MAX_EXPIRIES = 2
-#: Put strikes requested per expiry.
+#: Strikes requested per expiry.
 MAX_STRIKES = 8
 #: Seconds to wait for quotes, greeks and open interest before screening what arrived.
 QUOTE_WAIT_SECONDS = 6.0
@@ -50,11 +53,11 @@ class Pacing:
 
 @dataclass
 class ChainRead:
-    """What was read for one symbol: the quotes, and how many contracts were checked."""
+    """What was read for one symbol and right: the quotes, and how many contracts were checked."""
 
     symbol: str
     spot: float | None
-    quotes: list[PutQuote]
+    quotes: list[OptionQuote]
     contracts_checked: int
     note: str = ""
 
@@ -101,30 +104,40 @@ async def _iv_guess(ib: IB, stock: Contract, pacing: Pacing) -> float:
     return guess
 
 
-async def _wait_quotes(tickers: list[Ticker]) -> None:
+def _open_interest(t: Ticker, right: Right) -> float | None:
+    """The contract's open interest: IB sends it as tick 27 (calls) or 28 (puts) for generic tick 101."""
+    value = t.callOpenInterest if right is Right.CALL else t.putOpenInterest
+    return value if _finite(value) else None
+
+
+async def _wait_quotes(tickers: list[Ticker], right: Right) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + QUOTE_WAIT_SECONDS
     while loop.time() < deadline:
         if all(
-            _finite(t.bid) and _finite(t.ask) and t.modelGreeks is not None and _finite(t.putOpenInterest)
+            _finite(t.bid)
+            and _finite(t.ask)
+            and t.modelGreeks is not None
+            and _open_interest(t, right) is not None
             for t in tickers
         ):
             return
         await asyncio.sleep(0.1)
 
 
-def _quote(t: Ticker, symbol: str, spot: float) -> PutQuote:
+def _quote(t: Ticker, symbol: str, spot: float, right: Right) -> OptionQuote:
     c = t.contract
     assert c is not None
     greeks = t.modelGreeks
     delta = greeks.delta if greeks is not None and _finite(greeks.delta) else None
     iv = greeks.impliedVol if greeks is not None and _finite(greeks.impliedVol) else None
     und = greeks.undPrice if greeks is not None and _finite(greeks.undPrice) else spot
-    oi = int(t.putOpenInterest) if _finite(t.putOpenInterest) else None
-    return PutQuote(
+    oi = _open_interest(t, right)
+    return OptionQuote(
         symbol=symbol,
         con_id=c.conId,
         local_symbol=c.localSymbol,
+        right=right,
         expiry=c.lastTradeDateOrContractMonth,
         strike=c.strike,
         multiplier=int(float(c.multiplier or 100)),
@@ -133,31 +146,43 @@ def _quote(t: Ticker, symbol: str, spot: float) -> PutQuote:
         ask=float(t.ask) if _finite(t.ask) and t.ask > 0 else None,
         delta=delta,
         iv=iv,
-        open_interest=oi,
+        open_interest=int(oi) if oi is not None else None,
     )
 
 
 async def _read_quotes(
-    ib: IB, contracts: list[Contract], symbol: str, spot: float, lines: LineBudget
-) -> list[PutQuote]:
+    ib: IB, contracts: list[Contract], symbol: str, spot: float, right: Right, lines: LineBudget
+) -> list[OptionQuote]:
     """Stream the contracts in batches that fit the line budget; cancel each batch before the next."""
-    quotes: list[PutQuote] = []
+    quotes: list[OptionQuote] = []
     size = lines.capacity
     for start in range(0, len(contracts), size):
         batch = contracts[start : start + size]
         async with lines.hold(len(batch), LINE_WAIT_SECONDS):
             tickers = [ib.reqMktData(c, "101", False, False) for c in batch]
             try:
-                await _wait_quotes(tickers)
-                quotes.extend(_quote(t, symbol, spot) for t in tickers)
+                await _wait_quotes(tickers, right)
+                quotes.extend(_quote(t, symbol, spot, right) for t in tickers)
             finally:
                 for c in batch:
                     ib.cancelMktData(c)
     return quotes
 
 
-async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date, pacing: Pacing) -> ChainRead | None:
-    """Quotes of the candidate puts of ``symbol``; ``None`` when TWS does not know the symbol (IB 200)."""
+async def read_options(
+    ib: IB,
+    symbol: str,
+    right: Right,
+    rules: EntryRules,
+    today: date,
+    pacing: Pacing,
+    *,
+    min_strike: float | None = None,
+) -> ChainRead | None:
+    """Quotes of the candidate puts or calls (``right``) of ``symbol``: out of the money, in the DTE
+    window, near the target delta and, when given, at or above ``min_strike`` ($/share: a covered call's
+    cost basis). ``None`` when TWS does not know the symbol (IB 200)."""
+    kind = "puts" if right is Right.PUT else "calls"
     qualified = await ib.qualifyContractsAsync(Stock(symbol, "SMART", "USD"))
     stock = qualified[0] if qualified else None
     if not isinstance(stock, Contract) or not stock.conId:
@@ -170,17 +195,28 @@ async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date, pacing: P
     chain = next((c for c in chains if c.exchange == "SMART"), chains[0] if chains else None)
     if chain is None:
         return ChainRead(symbol, spot, [], 0, "no option chain")
+    expiries = expiries_in_window(chain.expirations, today, rules)[:MAX_EXPIRIES]
     contracts: list[Contract] = []
-    for expiry in expiries_in_window(chain.expirations, today, rules)[:MAX_EXPIRIES]:
+    for expiry in expiries:
         details = await ib.reqContractDetailsAsync(
-            Option(symbol, expiry, 0.0, "P", "SMART", tradingClass=chain.tradingClass)
+            Option(symbol, expiry, 0.0, right.value, "SMART", tradingClass=chain.tradingClass)
         )
         listed = {d.contract.strike: d.contract for d in details if d.contract is not None}
         dte = calendar_dte(expiry, today)
-        for strike in strikes_to_check(listed, spot, iv_guess, dte, rules, limit=MAX_STRIKES):
-            contracts.append(listed[strike])
+        picked = strikes_to_check(
+            listed, spot, iv_guess, dte, rules, limit=MAX_STRIKES, right=right, min_strike=min_strike
+        )
+        contracts.extend(listed[strike] for strike in picked)
     if not contracts:
-        return ChainRead(symbol, spot, [], 0, "no expiry in the DTE window")
-    quotes = await _read_quotes(ib, contracts, symbol, spot, pacing.lines)
-    log.info("%s: spot %.2f, IV guess %.0f %%, %d puts read", symbol, spot, iv_guess * 100, len(quotes))
+        if not expiries:
+            return ChainRead(symbol, spot, [], 0, "no expiry in the DTE window")
+        floor = f" at or above {min_strike:.2f}" if min_strike is not None else ""
+        return ChainRead(symbol, spot, [], 0, f"no {kind[:-1]} strike{floor} near the delta band")
+    quotes = await _read_quotes(ib, contracts, symbol, spot, right, pacing.lines)
+    log.info("%s: spot %.2f, IV guess %.0f %%, %d %s read", symbol, spot, iv_guess * 100, len(quotes), kind)
     return ChainRead(symbol, spot, quotes, len(contracts))
+
+
+async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date, pacing: Pacing) -> ChainRead | None:
+    """Quotes of the candidate puts of ``symbol`` (:func:`read_options` for puts)."""
+    return await read_options(ib, symbol, Right.PUT, rules, today, pacing)

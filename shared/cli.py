@@ -5,6 +5,8 @@
 - ``thetawheel config check``: validate ``.env`` and the strategy file, print every problem; exit 0 or 2.
 - ``thetawheel backup``: back up the database now (:mod:`shared.backup`), keeping ``BACKUP_KEEP``.
 - ``thetawheel restore FILE``: put a backup in place of the database; refused while the service runs.
+- ``thetawheel ledger rebuild``: recompute every wheel cycle from the stored executions; exit 0, or 2
+  with one line naming the execution it cannot book (nothing is written then).
 
 Every command takes ``--env-file`` (default ``.env`` in the current folder), like the processes.
 """
@@ -96,6 +98,35 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
+    """``thetawheel ledger rebuild``."""
+    from shared.db import make_engine, schema_ready
+    from shared.ledger import LedgerError
+    from shared.ledgerstore import rebuild
+    from shared.migrate import SchemaNewerError, check_revision, head_revision
+
+    settings = _settings(args)
+    if isinstance(settings, int):
+        return settings
+    engine = make_engine(settings.DATABASE_URL)
+    try:
+        revision = check_revision(engine)
+        if not schema_ready(engine) or revision != head_revision():
+            print(
+                f"ledger error: the database is at schema revision {revision!r}, not {head_revision()!r}; "
+                "start the monitor once to upgrade it",
+                file=sys.stderr,
+            )
+            return CONFIG_EXIT_CODE
+        state = rebuild(engine)
+    except (LedgerError, SchemaNewerError) as err:
+        print(f"ledger error: {err}; nothing was written", file=sys.stderr)
+        return CONFIG_EXIT_CODE
+    open_cycles = sum(1 for c in state.cycles if c.closed_at is None)
+    print(f"ledger rebuilt: {len(state.cycles)} cycle(s), {open_cycles} open")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="thetawheel", description="thetawheel checks and maintenance")
@@ -125,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore = command("restore", "replace the database with a backup (the service must be stopped)")
     restore.add_argument("file", help="the backup file, e.g. data/backups/thetawheel-20250115T103000Z.db")
     restore.set_defaults(func=cmd_restore)
+
+    ledger = sub.add_parser("ledger", help="wheel-cycle ledger commands")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
+    rebuild = ledger_sub.add_parser("rebuild", help="recompute every wheel cycle from the stored executions")
+    rebuild.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    rebuild.set_defaults(func=cmd_ledger_rebuild)
     return parser
 
 

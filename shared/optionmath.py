@@ -9,8 +9,8 @@ Sources:
   quoted in ``docs/wheel-rules.md`` (for a cash-secured put the collateral per share is the strike).
 - Probability of expiring out of the money ≈ 1 − |Δ|: the common practitioner approximation
   (tastytrade). It is the risk-neutral N(d1) proxy, not N(d2) and not a real-world probability.
-- Put delta: Black-Scholes-Merton with a continuous dividend yield, Δ_put = −e^(−qT)·N(−d1)
-  (J. C. Hull, *Options, Futures, and Other Derivatives*, ch. 15 and 19).
+- Put and call deltas: Black-Scholes-Merton with a continuous dividend yield, Δ_put = −e^(−qT)·N(−d1),
+  Δ_call = e^(−qT)·N(d1) (J. C. Hull, *Options, Futures, and Other Derivatives*, ch. 15 and 19).
 - Minimum price variation of US equity options: the Penny Interval Program (Cboe / MIAX / Nasdaq
   exchange rules, permanent since 2020-07-01): classes in the program quote $0.01 below $3.00 and
   $0.05 at or above $3.00, except SPY, QQQ and IWM which quote $0.01 at every price; classes outside
@@ -30,6 +30,7 @@ from typing import Literal
 __all__ = [
     "PENNY_ALL_PRICES_CLASSES",
     "annualized_return",
+    "bsm_call_delta",
     "bsm_put_delta",
     "calendar_dte",
     "is_price",
@@ -198,6 +199,21 @@ def norm_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
+def _bsm_d1(spot: float, strike: float, t_years: float, iv: float, rate: float, q: float) -> float | None:
+    """``d1 = (ln(S/K) + (r − q + σ²/2)·T) / (σ·√T)``, or ``None`` at expiry (``T ≤ 0`` or ``σ ≤ 0``).
+
+    Raises ``ValueError`` when spot or strike is not a positive finite number.
+    """
+    if not is_price(spot):
+        raise ValueError(f"spot must be positive, got {spot!r}")
+    if not is_price(strike):
+        raise ValueError(f"strike must be positive, got {strike!r}")
+    if not (math.isfinite(t_years) and math.isfinite(iv)) or t_years <= 0 or iv <= 0:
+        return None
+    vol_t = iv * math.sqrt(t_years)
+    return (math.log(spot / strike) + (rate - q + 0.5 * iv * iv) * t_years) / vol_t
+
+
 def bsm_put_delta(
     spot: float, strike: float, t_years: float, iv: float, rate: float = 0.04, q: float = 0.0
 ) -> float:
@@ -212,14 +228,31 @@ def bsm_put_delta(
     ``iv ≤ 0`` the limit at expiry is returned: −1 in the money, 0 out of the money, −0.5 at the money.
     Raises ``ValueError`` when spot or strike is not a positive finite number.
     """
-    if not is_price(spot):
-        raise ValueError(f"spot must be positive, got {spot!r}")
-    if not is_price(strike):
-        raise ValueError(f"strike must be positive, got {strike!r}")
-    if not (math.isfinite(t_years) and math.isfinite(iv)) or t_years <= 0 or iv <= 0:
+    d1 = _bsm_d1(spot, strike, t_years, iv, rate, q)
+    if d1 is None:
         if strike > spot:
             return -1.0
         return -0.5 if strike == spot else 0.0
-    vol_t = iv * math.sqrt(t_years)
-    d1 = (math.log(spot / strike) + (rate - q + 0.5 * iv * iv) * t_years) / vol_t
     return -math.exp(-q * t_years) * norm_cdf(-d1)
+
+
+def bsm_call_delta(
+    spot: float, strike: float, t_years: float, iv: float, rate: float = 0.04, q: float = 0.0
+) -> float:
+    """Black-Scholes-Merton delta of a European call, per share (in [0, 1]).
+
+    ``Δ_call = e^(−qT) · N(d1)``, ``d1`` as in :func:`bsm_put_delta` (Hull, *Options, Futures, and Other
+    Derivatives*, ch. 15 and 19); the same units: dollars, years of 365 days, annual fractions. Without
+    dividends (``q = 0``) ``Δ_call = Δ_put + 1`` (put-call parity).
+
+    An estimate for choosing which call strikes to request from TWS (American calls on a stock that pays
+    a dividend before expiry may be exercised early; TWS's own greeks decide the screen). With
+    ``t_years ≤ 0`` or ``iv ≤ 0`` the limit at expiry is returned: 1 in the money, 0 out of the money,
+    0.5 at the money. Raises ``ValueError`` when spot or strike is not a positive finite number.
+    """
+    d1 = _bsm_d1(spot, strike, t_years, iv, rate, q)
+    if d1 is None:
+        if strike < spot:
+            return 1.0
+        return 0.5 if strike == spot else 0.0
+    return math.exp(-q * t_years) * norm_cdf(d1)

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import signal
+import sys
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -21,11 +22,12 @@ from ib_async import IB
 from sqlalchemy import Engine
 
 from shared.alerts import Dispatcher, enqueue
-from shared.config import Config, load_or_exit
+from shared.config import CONFIG_EXIT_CODE, Config, load_or_exit
 from shared.db import make_engine, schema_ready
 from shared.heartbeat import Heartbeat, is_alive
 from shared.ibconn import IBConnection
 from shared.logsetup import setup_logging
+from shared.migrate import SchemaNewerError
 
 #: Seconds between checks while waiting for the schema or the monitor.
 READINESS_POLL_SECONDS = 1.0
@@ -234,5 +236,10 @@ def main(component_cls: type[Component]) -> None:
         config.settings.TRADING_MODE,
         engine.url.render_as_string(hide_password=True),
     )
-    status = asyncio.run(component_cls(config, engine, log).run())
+    try:
+        status = asyncio.run(component_cls(config, engine, log).run())
+    except SchemaNewerError as err:  # one line, exit 2, nothing written
+        log.error("database error: %s", err)
+        print(f"database error: {err}", file=sys.stderr)
+        raise SystemExit(CONFIG_EXIT_CODE) from None
     raise SystemExit(status)

@@ -1,8 +1,9 @@
 """The shared database schema (SQLAlchemy 2 Core). Alembic migrations in ``shared/migrations`` create it.
 
 Ownership (one writing process per table, see docs/architecture.md):
-monitor — heartbeats(own row), account_snapshots, positions; scanner — scans, opportunities;
-executor — orders, order_events, fills, intents.status; dashboard — intents (creates), commands;
+monitor — heartbeats(own row), account_snapshots, positions, executions, cycles, cycle_legs;
+scanner — scans, opportunities; executor — orders, order_legs, order_events, fills, intents.status;
+dashboard (or the monitor for a management rule) — intents and intent_legs (creates), commands;
 any process — alerts and alert_deliveries (outbox), breakers, its own heartbeat row.
 
 Conventions: timestamps are ISO-8601 UTC strings (``2026-11-21T14:30:00.123456+00:00``); money is
@@ -13,6 +14,7 @@ dollars per contract (× multiplier) as IB reports them; deltas are per share, s
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -76,6 +78,7 @@ positions = Table(
     Column("delta", Float),  # per share of one contract/share, signed (put ≈ -0.25)
     Column("position_delta", Float),  # share-equivalent: delta × quantity × multiplier
     Column("updated_at", String(40), nullable=False),
+    Column("underlying_price", Float),  # dollars per share of the underlying (options: from the greeks)
 )
 
 scans = Table(
@@ -96,7 +99,7 @@ opportunities = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("scan_id", Integer, ForeignKey("scans.id"), nullable=False, index=True),
-    Column("strategy", String(8), nullable=False),  # CSP
+    Column("strategy", String(8), nullable=False),  # CSP | CC (shared.trade.Strategy)
     Column("symbol", String(16), nullable=False),
     Column("con_id", Integer, nullable=False),
     Column("local_symbol", String(32), nullable=False),
@@ -113,13 +116,17 @@ opportunities = Table(
     Column("iv", Float),  # fraction
     Column("open_interest", Integer, nullable=False),
     Column("credit", Float, nullable=False),  # dollars per share
-    Column("collateral", Float, nullable=False),  # dollars per contract = strike × multiplier
-    Column("annualized_return", Float, nullable=False),  # fraction = credit/strike × 365/dte
+    # dollars per contract: CSP strike × multiplier; CC the shares' adjusted cost basis × multiplier
+    Column("collateral", Float, nullable=False),
+    # fraction = credit/strike × 365/dte (CSP); credit/underlying price × 365/dte (CC)
+    Column("annualized_return", Float, nullable=False),
     Column("prob_otm", Float, nullable=False),  # ≈ 1 - |delta|
     Column("liquidity_factor", Float, nullable=False),  # 0..1
     Column("score", Float, nullable=False),
     Column("rank", Integer, nullable=False),  # 1 = best within its scan
     Column("created_at", String(40), nullable=False),
+    Column("cost_basis", Float),  # CC: the cycle's adjusted cost basis, dollars per share
+    Column("max_contracts", Integer),  # CC: contracts the uncovered shares cover (lots of 100)
 )
 
 intents = Table(
@@ -129,7 +136,7 @@ intents = Table(
     Column("key", String(64), nullable=False, unique=True),  # becomes the order's orderRef
     Column("source", String(16), nullable=False),  # dashboard | monitor
     Column("opportunity_id", Integer, ForeignKey("opportunities.id")),
-    Column("kind", String(16), nullable=False),  # open_csp
+    Column("kind", String(16), nullable=False),  # sell_put | sell_call | buy_to_close | roll (IntentKind)
     Column("action", String(4), nullable=False),  # BUY | SELL
     Column("sec_type", String(8), nullable=False),
     Column("symbol", String(16), nullable=False),
@@ -140,7 +147,7 @@ intents = Table(
     Column("right", String(1)),
     Column("quantity", Integer, nullable=False),  # contracts or shares, positive
     Column("limit_floor", Float),  # dollars per share: min credit (SELL) / max debit (BUY)
-    # approved → claimed → submitted → filled | cancelled | rejected | failed
+    # approved → placing → working → filled | cancelled | rejected | failed (IntentStatus)
     Column("status", String(16), nullable=False, index=True),
     Column("status_reason", Text, nullable=False, default=""),
     Column("created_at", String(40), nullable=False),
@@ -169,6 +176,41 @@ orders = Table(
     Column("avg_fill_price", Float),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
+)
+
+
+def _leg_columns() -> list[Column[object]]:
+    """The columns of one order leg (shared by ``intent_legs`` and ``order_legs``)."""
+    return [
+        Column("leg_no", Integer, nullable=False),  # 1, 2 … in the order's combo
+        Column("con_id", Integer, nullable=False),
+        Column("action", String(4), nullable=False),  # BUY | SELL
+        Column("ratio", Integer, nullable=False, default=1),  # units per order unit
+        Column("sec_type", String(8), nullable=False),
+        Column("symbol", String(16), nullable=False),
+        Column("local_symbol", String(32), nullable=False),
+        Column("expiry", String(8)),
+        Column("strike", Float),
+        Column("right", String(1)),
+    ]
+
+
+intent_legs = Table(
+    "intent_legs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("intent_key", String(64), ForeignKey("intents.key"), nullable=False, index=True),
+    *_leg_columns(),
+    UniqueConstraint("intent_key", "leg_no", name="uq_intent_leg"),
+)
+
+order_legs = Table(
+    "order_legs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("intent_key", String(64), ForeignKey("orders.intent_key"), nullable=False, index=True),
+    *_leg_columns(),
+    UniqueConstraint("intent_key", "leg_no", name="uq_order_leg"),
 )
 
 order_events = Table(
@@ -200,6 +242,80 @@ fills = Table(
     Column("commission", Float),  # dollars, NULL until the commission report arrives
     Column("currency", String(8)),
     Column("realized_pnl", Float),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("exec_id", String(64), primary_key=True),
+    Column("source", String(12), nullable=False),  # tws | expiry | inferred | opening (ExecutionSource)
+    Column("account", String(32), nullable=False, default=""),
+    Column("time", String(40), nullable=False, index=True),
+    Column("symbol", String(16), nullable=False, index=True),
+    Column("sec_type", String(8), nullable=False),  # STK | OPT
+    Column("con_id", Integer, nullable=False),
+    Column("local_symbol", String(32), nullable=False),
+    Column("expiry", String(8)),
+    Column("strike", Float),
+    Column("right", String(1)),
+    Column("multiplier", Integer, nullable=False, default=1),
+    Column("side", String(4), nullable=False),  # BOT | SLD
+    Column("quantity", Float, nullable=False),  # contracts or shares, positive
+    Column("price", Float, nullable=False),  # dollars per share
+    Column("commission", Float),  # dollars; NULL until IB's commission report arrives
+    Column("realized_pnl", Float),  # dollars, as IB reports it
+    Column("order_ref", String(64), nullable=False, default=""),  # empty for assignment/exercise
+    Column("order_id", Integer, nullable=False, default=0),
+    Column("perm_id", Integer, nullable=False, default=0),
+    Column("client_id", Integer, nullable=False, default=0),
+    Column("recorded_at", String(40), nullable=False),
+)
+
+cycles = Table(
+    "cycles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("symbol", String(16), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),  # 1 = the symbol's first cycle
+    Column("stage", String(12), nullable=False),  # put | shares | shares+call | closed (CycleStage)
+    Column("started_at", String(40), nullable=False),
+    Column("closed_at", String(40)),
+    Column("shares", Float, nullable=False),  # held now
+    Column("assigned_shares", Float, nullable=False),  # acquired in the cycle (assignment, opening, buys)
+    Column("assignment_price", Float),  # dollars per share (average)
+    Column("assignment_cost", Float, nullable=False),  # dollars
+    Column("premiums", Float, nullable=False),  # dollars, net credits
+    Column("commissions", Float, nullable=False),  # dollars
+    Column("stock_pnl", Float, nullable=False),  # dollars
+    Column("realized_pnl", Float, nullable=False),  # dollars
+    Column("adjusted_cost_basis", Float),  # dollars per share
+    Column("collateral", Float, nullable=False),  # dollars
+    Column("days_open", Integer, nullable=False),  # calendar days
+    Column("annualized_return", Float),  # fraction
+    Column("preexisting", Boolean, nullable=False, default=False),  # began with shares held before
+    Column("as_of", String(40), nullable=False),  # TWS's clock when the figures were computed (UTC)
+    Column("updated_at", String(40), nullable=False),
+    UniqueConstraint("symbol", "seq", name="uq_cycle_symbol_seq"),
+)
+
+cycle_legs = Table(
+    "cycle_legs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cycle_id", Integer, ForeignKey("cycles.id"), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(24), nullable=False),  # LegKind
+    Column("exec_id", String(64), nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("con_id", Integer, nullable=False),
+    Column("local_symbol", String(32), nullable=False),
+    Column("expiry", String(8)),
+    Column("strike", Float),
+    Column("right", String(1)),
+    Column("quantity", Float, nullable=False),
+    Column("price", Float, nullable=False),  # dollars per share
+    Column("premium", Float, nullable=False),  # dollars, + credit / − debit (options)
+    Column("commission", Float, nullable=False),  # dollars
 )
 
 alerts = Table(

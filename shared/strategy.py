@@ -1,4 +1,5 @@
-"""The user's strategy file (``config/thetawheel.toml``): universe, schedules, entry rules, orders, alerts.
+"""The user's strategy file (``config/thetawheel.toml``): universe, schedules, entry rules for puts and
+covered calls, per-symbol overrides, orders, alerts.
 
 Defaults and their sources are in ``docs/wheel-rules.md`` (tastytrade, thetagang, ibkr-options-income).
 Every key is validated; an unknown key or an impossible value is an error naming the key — never a
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -54,21 +55,32 @@ class ScheduleRules(_Strict):
     heartbeat_seconds: float = Field(10.0, ge=1, le=60)
 
 
-class PutRules(_Strict):
-    """Entry screening for cash-secured puts (CSP).
+def _delta(default: float) -> Any:
+    """An absolute delta (0.25 = 25 delta)."""
+    return Field(default, gt=0, lt=1)
 
-    ``delta_*`` are absolute put deltas; ``dte_*`` calendar days; ``min_credit`` dollars per share
+
+def _dte(default: int) -> Any:
+    """Calendar days to expiry."""
+    return Field(default, ge=0, le=730)
+
+
+class EntryRules(_Strict):
+    """Entry screening shared by cash-secured puts (:class:`PutRules`) and covered calls
+    (:class:`CallRules`); each subclass gives the defaults of its deltas and minimum return.
+
+    ``delta_*`` are absolute deltas; ``dte_*`` calendar days; ``min_credit`` dollars per share
     (bid/ask mid); ``min_annualized_return`` and ``max_spread_pct`` fractions.
     """
 
-    delta_min: float = Field(0.15, gt=0, lt=1)
-    delta_max: float = Field(0.30, gt=0, lt=1)
-    delta_target: float = Field(0.25, gt=0, lt=1)
-    dte_min: int = Field(21, ge=0, le=730)
-    dte_max: int = Field(45, ge=0, le=730)
-    dte_target: int = Field(35, ge=0, le=730)
+    delta_min: float
+    delta_max: float
+    delta_target: float
+    dte_min: int = _dte(21)
+    dte_max: int = _dte(45)
+    dte_target: int = _dte(35)
     min_credit: float = Field(0.10, ge=0)
-    min_annualized_return: float = Field(0.12, ge=0, le=10)
+    min_annualized_return: float
     min_open_interest: int = Field(100, ge=0)
     max_spread_pct: float = Field(0.10, gt=0, le=2)
     max_candidates_per_symbol: int = Field(3, ge=1, le=50)
@@ -88,6 +100,32 @@ class PutRules(_Strict):
         return self
 
 
+class PutRules(EntryRules):
+    """Entry screening for cash-secured puts (CSP): |Δ| 0.15–0.30 (target 0.25); annualized return =
+    credit / strike × 365 / DTE ≥ 12 %."""
+
+    delta_min: float = _delta(0.15)
+    delta_max: float = _delta(0.30)
+    delta_target: float = _delta(0.25)
+    min_annualized_return: float = Field(0.12, ge=0, le=10)
+
+
+class CallRules(EntryRules):
+    """Entry screening for covered calls (CC) on shares held: Δ 0.20–0.35 (target 0.30,
+    ibkr-options-income); annualized return = credit / underlying price × 365 / DTE ≥ 5 %.
+
+    ``strike_at_or_above_cost_basis``: only strikes at or above the shares' adjusted cost basis (the
+    wheel cycle's, else TWS's average cost), so an assignment never locks in a loss (thetagang,
+    ibkr-options-income).
+    """
+
+    delta_min: float = _delta(0.20)
+    delta_max: float = _delta(0.35)
+    delta_target: float = _delta(0.30)
+    min_annualized_return: float = Field(0.05, ge=0, le=10)
+    strike_at_or_above_cost_basis: bool = True
+
+
 class OrderRules(_Strict):
     """Order sizing defaults for the executor."""
 
@@ -105,37 +143,77 @@ class AlertRules(_Strict):
     dedup_window_seconds: float = Field(300.0, ge=0, le=86400)
 
 
+#: The sections an ``overrides.<SYMBOL>`` table may hold, and the rules each one replaces.
+OVERRIDE_SECTIONS: dict[str, type[EntryRules]] = {"puts": PutRules, "calls": CallRules}
+
+_Rules = TypeVar("_Rules", bound=EntryRules)
+
+
 class Strategy(_Strict):
-    """The whole strategy file. ``overrides`` maps a symbol to replacement put rules for that symbol."""
+    """The whole strategy file.
+
+    ``overrides`` maps a symbol to replacement rules for that symbol: ``puts`` and/or ``calls``
+    (:data:`OVERRIDE_SECTIONS`). A symbol of ``universe.symbols`` may override both. A symbol outside the
+    universe may override only ``calls``: the scanner sells covered calls on every symbol whose shares are
+    held, in the universe or not, but screens puts only for the universe, so put overrides there would
+    never be used.
+    """
 
     universe: UniverseRules = Field(default_factory=UniverseRules)
     schedule: ScheduleRules = Field(default_factory=ScheduleRules)
     puts: PutRules = Field(default_factory=PutRules)
+    calls: CallRules = Field(default_factory=CallRules)
     orders: OrderRules = Field(default_factory=OrderRules)
     alerts: AlertRules = Field(default_factory=AlertRules)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _overrides_valid(self) -> Self:
+        problems: list[str] = []
         for sym, table in self.overrides.items():
-            if sym not in self.universe.symbols:
-                raise ValueError(f"overrides.{sym}: symbol is not in universe.symbols")
-            unknown = set(table) - {"puts"}
+            if not _SYMBOL.match(sym):
+                problems.append(f"overrides.{sym}: {sym!r} is not a ticker symbol (A-Z, digits, '.')")
+                continue
+            unknown = set(table) - set(OVERRIDE_SECTIONS)
             if unknown:
-                raise ValueError(f"overrides.{sym}: unknown section(s) {sorted(unknown)}; allowed: puts")
-            merged = self.puts.model_dump() | dict(table.get("puts", {}))
-            try:
-                PutRules.model_validate(merged)
-            except ValidationError as err:  # name the nested key: overrides.KO.puts.delta_min
-                raise ValueError("; ".join(problem_lines(err, PutRules, f"overrides.{sym}.puts."))) from None
+                problems.append(
+                    f"overrides.{sym}: unknown section(s) {sorted(unknown)}; allowed: "
+                    + ", ".join(OVERRIDE_SECTIONS)
+                )
+            if "puts" in table and sym not in self.universe.symbols:
+                problems.append(
+                    f"overrides.{sym}.puts: {sym} is not in universe.symbols, so its puts are never "
+                    "screened (a symbol outside the universe may override only calls)"
+                )
+            for section, model in OVERRIDE_SECTIONS.items():
+                given = table.get(section)
+                if given is None:
+                    continue
+                if not isinstance(given, dict):
+                    problems.append(f"overrides.{sym}.{section}: must be a table of {section} rules")
+                    continue
+                try:
+                    model.model_validate(getattr(self, section).model_dump() | given)
+                except ValidationError as err:  # name the nested key: overrides.KO.puts.delta_min
+                    problems.extend(problem_lines(err, model, f"overrides.{sym}.{section}."))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
-    def put_rules(self, symbol: str) -> PutRules:
-        """Put rules for ``symbol``: the defaults with that symbol's overrides applied."""
-        table = self.overrides.get(symbol, {}).get("puts")
+    def _rules_for(self, symbol: str, section: str, defaults: _Rules) -> _Rules:
+        table = self.overrides.get(symbol, {}).get(section)
         if not table:
-            return self.puts
-        return PutRules.model_validate(self.puts.model_dump() | dict(table))
+            return defaults
+        return type(defaults).model_validate(defaults.model_dump() | dict(table))
+
+    def put_rules(self, symbol: str) -> PutRules:
+        """Put rules for ``symbol``: the defaults with that symbol's ``overrides.<SYMBOL>.puts`` applied."""
+        return self._rules_for(symbol, "puts", self.puts)
+
+    def call_rules(self, symbol: str) -> CallRules:
+        """Call rules for ``symbol`` (in the universe or only held): the defaults with that symbol's
+        ``overrides.<SYMBOL>.calls`` applied."""
+        return self._rules_for(symbol, "calls", self.calls)
 
 
 def load_strategy(path: Path) -> Strategy:

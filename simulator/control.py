@@ -5,7 +5,7 @@ Started with ``--control-port PORT`` (0 picks a free port); ``python -m simulato
 
 | method and path | body (JSON) | effect |
 |---|---|---|
-| ``GET /state`` | – | clients connected, clock, speed, positions, open orders, cash, restart_window … |
+| ``GET /state`` | – | clients connected, clock, speed, positions, open orders, cash, markets … |
 | ``POST /faults/drop_client`` | ``{"client_id": 10000}`` | close that client's socket abruptly |
 | ``POST /faults/connectivity`` | ``{"code": 1100}`` (then 1101 or 1102) | error(-1, code) to every client |
 | ``POST /faults/delay`` | ``{"seconds": 2.0, "for_seconds": 30}`` | answer every request late |
@@ -13,6 +13,17 @@ Started with ``--control-port PORT`` (0 picks a free port); ``python -m simulato
 | ``POST /faults/restart_window`` | ``{"for_seconds": 10}`` | drop every client, refuse connections |
 | ``POST /faults/clear`` | – | end every fault |
 | ``POST /clock`` | ``{"speed": 3600}`` and/or ``{"advance_to": "2026-12-18T16:30"}`` | change speed, jump |
+| ``POST /market/{symbol}`` | ``{"price": 95.5}`` and/or ``{"drift": -0.5}``, or ``{"reset": true}`` | move |
+
+``POST /market/KO`` (any listed underlying; 404 for another) moves its price on purpose
+(:mod:`simulator.overrides`). ``price`` (USD, 0.01..1000000) becomes the current price now and the path
+goes on from it: quotes, option prices and greeks, daily bars and the closes that settle expiries follow.
+``drift`` (fraction per year, continuously compounded: -0.5 = -50 %/yr) is added to the path from now on;
+a ``price`` alone keeps it; ``"drift": null`` ends it and keeps the level; ``"reset": true`` returns to the
+data-driven price. With the market closed it is an after-hours move: quotes show it at once, the session's
+close (and the expiries settled at it) stays, the next session opens from it. Every moved symbol appears in
+the view under ``markets``, e.g. ``{"KO": {"price": 95.5, "model_price": 86.12, "drift": null, "overridden":
+true, "since": "2026-12-14T15:00:00+00:00"}}`` (prices USD now, drift per year, since = the last change).
 
 Every answer is JSON: the new ``/state`` view on success, ``{"error": "..."}`` with status 400/404 otherwise.
 Times without an offset are US/Eastern. Durations are wall-clock seconds.
@@ -22,13 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import math
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .clock import parse_time
 from .faults import FaultError
+from .overrides import MAX_PRICE, MIN_PRICE, Move
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -44,6 +59,33 @@ def _number(body: Body, key: str, default: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise FaultError(f"{key!r} must be a number")
     return float(value)
+
+
+def _finite(body: Body, key: str) -> float:
+    value = _number(body, key)
+    if not math.isfinite(value):
+        raise FaultError(f"{key!r} must be a finite number")
+    return value
+
+
+def parse_move(body: Body) -> Move:
+    """The body of ``POST /market/{symbol}`` as a :class:`Move`; FaultError (400) naming the bad field."""
+    unknown = sorted(set(body) - {"price", "drift", "reset"})
+    if unknown:
+        raise FaultError(f"unknown field {unknown[0]!r}: give 'price', 'drift' or 'reset'")
+    if not body:
+        raise FaultError("give 'price' (USD) and/or 'drift' (fraction per year), or 'reset': true")
+    if "reset" in body:
+        if body["reset"] is not True:
+            raise FaultError("'reset' must be true")
+        if len(body) > 1:
+            raise FaultError("'reset' cannot be combined with 'price' or 'drift'")
+        return Move(reset=True)
+    price = _finite(body, "price") if "price" in body else None
+    if price is not None and not MIN_PRICE <= price <= MAX_PRICE:
+        raise FaultError(f"'price' must be within {MIN_PRICE}..{MAX_PRICE:.0f} USD")
+    drift = None if body.get("drift") is None else _finite(body, "drift")
+    return Move(price, drift, set_drift="drift" in body)
 
 
 class ControlServer:
@@ -66,6 +108,16 @@ class ControlServer:
             ("POST", "/faults/clear"): lambda b: self.sup.faults.clear(),
             ("POST", "/clock"): self._clock,
         }
+        #: routes whose last path segment is an argument: ``/market/KO`` → ``self._market("KO", body)``
+        self.prefixed: dict[tuple[str, str], Callable[[str, Body], None]] = {
+            ("POST", "/market/"): self._market,
+        }
+
+    def _market(self, symbol: str, body: Body) -> None:
+        stock = self.sup.server.market.stock(symbol)
+        if stock is None:
+            raise FaultError(f"unknown symbol {symbol!r}", status=404)
+        self.sup.move_market(stock.symbol, parse_move(body))
 
     def _clock(self, body: Body) -> None:
         if "speed" not in body and "advance_to" not in body:
@@ -86,8 +138,14 @@ class ControlServer:
         """Run one request; returns (HTTP status, JSON body)."""
         path = path.split("?", 1)[0].rstrip("/") or "/"
         route = self.routes.get((method, path))
+        known = any(p == path for _, p in self.routes)
+        for (m, prefix), handler in self.prefixed.items():
+            arg = urllib.parse.unquote(path[len(prefix) :]) if path.startswith(prefix) else ""
+            if arg and "/" not in arg:
+                known = True
+                if m == method:
+                    route = functools.partial(handler, arg)
         if route is None:
-            known = any(p == path for _, p in self.routes)
             return (405 if known else 404), {"error": f"no such endpoint: {method} {path}"}
         try:
             route(body)

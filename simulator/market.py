@@ -1,15 +1,15 @@
 """Market model of the TWS simulator: contracts, underlying prices, option chains and quotes.
 
 Underlyings start from their last real close (``simulator/data``) and are carried to the clock's date by a
-seeded random walk, then a per-second intraday path (:mod:`simulator.paths`).  Options are priced with
-Black-Scholes-Merton (:mod:`simulator.pricing`) at the implied vol of the symbol's fitted smile
-(:mod:`simulator.surface`), with dividend yield q and rate r; bid/ask and open interest follow the profiles
-measured on real chains (:mod:`simulator.quotes`).  Same (seed, clock) -> same prices in any process.
+seeded random walk, then a per-second intraday path (:mod:`simulator.paths`), which :meth:`Market.move` can
+shift on purpose (:mod:`simulator.overrides`).  Options are priced with Black-Scholes-Merton
+(:mod:`simulator.pricing`) at the implied vol of the symbol's fitted smile (:mod:`simulator.surface`), with
+dividend yield q and rate r; bid/ask and open interest follow the profiles measured on real chains
+(:mod:`simulator.quotes`).  Same (seed, clock, overrides) -> same prices in any process.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from collections.abc import Callable
@@ -28,7 +28,8 @@ from simulator.listing import (
     third_friday,
 )
 from simulator.market_types import Bar, OptionQuote, OptionSpec, StockQuote, StockSpec
-from simulator.paths import PricePath, RealBars, SessionTable, mix64
+from simulator.overrides import Move, PriceOverrides, ShiftedPath
+from simulator.paths import PricePath, SessionTable, mix64, read_bars
 from simulator.pricing import bsm_greeks
 from simulator.quotes import Profile, bid_ask, open_interest
 from simulator.surface import Surface
@@ -37,19 +38,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 ET = ZoneInfo("America/New_York")
 _YEAR_S = 365.0 * 86400.0
 __all__ = ["Bar", "Market", "OptionQuote", "OptionSpec", "StockQuote", "StockSpec"]
-
-
-def _read_bars(path: Path) -> RealBars:
-    lines = gzip.decompress(path.read_bytes()).decode().splitlines()[1:]
-    cols = [ln.split(",") for ln in lines]
-    return RealBars(
-        [datetime.strptime(c[0], "%Y%m%d").date() for c in cols],
-        [float(c[1]) for c in cols],
-        [float(c[2]) for c in cols],
-        [float(c[3]) for c in cols],
-        [float(c[4]) for c in cols],
-        [int(c[5]) for c in cols],
-    )
 
 
 class Market:
@@ -88,7 +76,8 @@ class Market:
             days=800
         )
         self._sessions = SessionTable(first, self._now_et().date() + timedelta(days=800))
-        self._paths: dict[str, PricePath] = {}
+        self.overrides = PriceOverrides()  # prices moved on purpose (simulator/overrides.py)
+        self._paths: dict[str, ShiftedPath] = {}
         self._ts = -1
         self._wall_ts = -1
         self._day = 0
@@ -205,27 +194,48 @@ class Market:
         )
 
     # ---- prices ------------------------------------------------------------------------------------------
-    def _path(self, symbol: str) -> PricePath:
+    def _path(self, symbol: str) -> ShiftedPath:
         p = self._paths.get(symbol)
         if p is None:
             u = self._under[symbol]
-            p = PricePath(
+            raw = PricePath(
                 int(u["index"]),
                 self.seed,
-                _read_bars(self.data_dir / "bars" / f"{symbol}.csv.gz"),
+                read_bars(self.data_dir / "bars" / f"{symbol}.csv.gz"),
                 float(u["rv252"]),
                 int(u["avg_volume"]),
                 self._sessions,
             )
-            self._paths[symbol] = p
+            p = self._paths[symbol] = ShiftedPath(raw, self.overrides.track(symbol))
         return p
+
+    def model_price(self, symbol: str) -> float:
+        """Current price (USD) of the data-driven path, without the overrides."""
+        self.step()
+        return self._path(symbol).raw.price_at(self._sess, self._wall_ts)
+
+    def move(self, symbol: str, move: Move) -> None:
+        """Move ``symbol``'s price now (:mod:`simulator.overrides`; with the market closed: after hours, the
+        session's close stays); ValueError for a price out of range."""
+        model = self.model_price(symbol)
+        self.overrides.track(symbol).change(self._wall_ts, model, move)
+        self.restore_overrides(None)
+
+    def restore_overrides(self, data: dict[str, list[list[Any]]] | None) -> None:
+        """Load saved overrides (:meth:`PriceOverrides.to_json` form; None keeps the current ones) and drop
+        the quotes and chains computed without them."""
+        if data is not None:
+            self.overrides.load(data)
+        self._spot.clear()
+        self._oq.clear()
+        self._chains.clear()
 
     def spot(self, symbol: str) -> float:
         """Current underlying price (USD), on the per-second path."""
         self.step()
         s = self._spot.get(symbol)
         if s is None:
-            s = self._spot[symbol] = self._path(symbol).price_at(self._sess, self._ts)
+            s = self._spot[symbol] = self._path(symbol).price_at(self._sess, self._wall_ts)
         return s
 
     def stock_quote(self, symbol: str) -> StockQuote:

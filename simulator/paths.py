@@ -12,9 +12,11 @@ agree.
 from __future__ import annotations
 
 import bisect
+import gzip
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,6 +72,20 @@ class RealBars:
     low: list[float]
     close: list[float]
     volume: list[int]
+
+
+def read_bars(path: Path) -> RealBars:
+    """Real daily bars from a gzipped CSV (header; date YYYYMMDD, open, high, low, close, volume)."""
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()[1:]
+    cols = [ln.split(",") for ln in lines]
+    return RealBars(
+        [datetime.strptime(c[0], "%Y%m%d").date() for c in cols],
+        [float(c[1]) for c in cols],
+        [float(c[2]) for c in cols],
+        [float(c[3]) for c in cols],
+        [float(c[4]) for c in cols],
+        [int(c[5]) for c in cols],
+    )
 
 
 class PricePath:

@@ -3,7 +3,9 @@
 Saved: cash and realized P&L (USD), positions with average cost (per share for stock, per contract for
 options) and realized P&L, working orders, the day's executions (with the orders they filled), the next
 order ids per client, the next permId and execution sequence, and the clock (simulated time, speed, and
-whether it ran in real time). Contracts are stored by conId and rebuilt from the market model on load.
+whether it ran in real time), and the price overrides of ``POST /market/{symbol}`` (``price_overrides``,
+:mod:`simulator.overrides`; a file without them loads with none). Contracts are stored by conId and rebuilt
+from the market model on load.
 
 Writes are atomic: the JSON goes to a temporary file in the same folder, is flushed to disk, then renamed
 over the old file, so a crash mid-write leaves the previous state intact.
@@ -84,8 +86,8 @@ def _counter_peek(broker: Broker, attr: str) -> int:
     return value
 
 
-def snapshot(broker: Broker, clock: SimClock) -> dict[str, Any]:
-    """The account and clock as a JSON-ready dict."""
+def snapshot(broker: Broker, clock: SimClock, market: Market | None = None) -> dict[str, Any]:
+    """The account, clock and (given ``market``) price overrides as a JSON-ready dict."""
     working = [o for o in broker.orders.values() if o.working]
     executions = []
     for e in broker.executions:
@@ -107,6 +109,7 @@ def snapshot(broker: Broker, clock: SimClock) -> dict[str, Any]:
     floors: dict[int, int] = dict(broker.order_id_floor)
     for cid, oid in broker.orders:
         floors[cid] = max(floors.get(cid, 0), oid)
+    overrides = getattr(market, "overrides", None)  # a test market factory may have none
     return {
         "version": VERSION,
         "account": broker.account,
@@ -126,11 +129,19 @@ def snapshot(broker: Broker, clock: SimClock) -> dict[str, Any]:
         "next_perm_id": _counter_peek(broker, "_perm_ids"),
         "exec_prefix": broker._exec_prefix,
         "next_exec_seq": _counter_peek(broker, "_exec_seq"),
+        "price_overrides": overrides.to_json() if overrides is not None else {},
     }
 
 
 def restore(broker: Broker, market: Market, data: dict[str, Any]) -> None:
-    """Load a snapshot into a fresh broker (contracts rebuilt from ``market``)."""
+    """Load a snapshot into a fresh broker (contracts rebuilt from ``market``) and the price overrides into
+    ``market``."""
+    if hasattr(market, "restore_overrides"):
+        saved = data.get("price_overrides", {})
+        for symbol in [s for s in saved if market.stock(s) is None]:
+            log.warning("state: price override of unknown symbol %s dropped", symbol)
+            del saved[symbol]
+        market.restore_overrides(saved)
     broker.cash = float(data["cash"])
     broker.realized_pnl = float(data.get("realized_pnl", 0.0))
     broker.positions.clear()

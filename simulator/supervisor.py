@@ -28,6 +28,7 @@ from .clock import ET, SimClock, TradingHours
 from .expiry import announce, early_assignments, expire_day_orders, settle_expiries
 from .faults import Faults
 from .limits import ConnectionLimits
+from .overrides import Move
 from .protocol import In
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class Supervisor:
         path = self.options.state_path
         if path is None:
             return
-        data = state_file.snapshot(self.server.broker, self.clock)
+        data = state_file.snapshot(self.server.broker, self.clock, self.server.market)
         key = json.dumps({k: v for k, v in data.items() if k != "clock"}, sort_keys=True, default=str)
         now = time.monotonic()
         if force or key != self._saved_key or now - self._saved_at > CLOCK_SAVE_SECONDS:
@@ -209,6 +210,13 @@ class Supervisor:
         self.clock.advance_to(when)
         self.tick()
 
+    def move_market(self, symbol: str, move: Move) -> None:
+        """Move an underlying's price now (``POST /market/{symbol}``); closes already passed are settled
+        first, at the prices they had. ValueError for a price out of range."""
+        self.tick()
+        self.server.market.move(symbol, move)
+        self.save(force=True)
+
     def set_speed(self, speed: float) -> None:
         """Change the clock's speed (simulated seconds per wall second)."""
         self.clock.set_speed(speed)
@@ -262,4 +270,17 @@ class Supervisor:
             "connectivity_lost": self.faults.connectivity_lost,
             "delay_seconds": self.faults.delay,
             "executions": len(broker.executions),
+            "markets": self._markets(),
+        }
+
+    def _markets(self) -> dict[str, dict[str, Any]]:
+        """Every underlying moved by ``POST /market/{symbol}``: :meth:`simulator.overrides.Track.describe`."""
+        market = self.server.market
+        tracks = getattr(market, "overrides", None)  # a test market factory may have none
+        if tracks is None:
+            return {}
+        return {
+            sym: t.describe(market.spot(sym), market.model_price(sym))
+            for sym, t in sorted(tracks.tracks.items())
+            if t.segments
         }

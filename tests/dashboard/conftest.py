@@ -55,7 +55,10 @@ def live(engine: Engine, config: Config) -> Iterator[Live]:
     thread.start()
     yield Live(url=f"http://127.0.0.1:{server.effective_port}", engine=engine, config=config)
     # Close every channel from inside the server's own loop, which then returns at once.
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    try:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    except OSError:  # the trigger pipe is closed already (the loop ended): close what is left from here
+        wasyncore.close_all(server._map)
     thread.join(timeout=5)
     server.task_dispatcher.shutdown()
 

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import requests
-from dashboard_seed import NEW_SCAN, OLD_SCAN, OPP_AAPL, OPP_KO, OPP_OLD, OPP_SPY, Live
+from dashboard_seed import (
+    NEW_SCAN,
+    OLD_SCAN,
+    OPP_AAPL,
+    OPP_AAPL_CC,
+    OPP_KO,
+    OPP_OLD,
+    OPP_SPY,
+    OPP_T_CC,
+    OPP_T_CC2,
+    Live,
+)
 from sqlalchemy import func, select
 
 from shared import schema as s
@@ -42,10 +53,11 @@ def test_read_endpoints_return_seeded_rows(live: Live, http: requests.Session) -
     account = http.get(f"{live.url}/api/v1/account", timeout=5).json()["account"]
     assert account["net_liquidation"] == 104321.55  # the newest snapshot, not the hour-old one
     positions = http.get(f"{live.url}/api/v1/positions", timeout=5).json()["positions"]
-    assert {p["symbol"] for p in positions} == {"AAPL", "KO"}
+    assert {p["symbol"] for p in positions} == {"AAPL", "KO", "T"}
     opps = http.get(f"{live.url}/api/v1/opportunities", timeout=5).json()
     assert opps["scan"]["id"] == NEW_SCAN  # the newest *completed* scan, not the running one
-    assert [o["id"] for o in opps["opportunities"]] == [OPP_SPY, OPP_KO, OPP_AAPL]
+    ranked = [OPP_SPY, OPP_KO, OPP_AAPL, OPP_T_CC, OPP_T_CC2, OPP_AAPL_CC]
+    assert [o["id"] for o in opps["opportunities"]] == ranked
     old = http.get(f"{live.url}/api/v1/opportunities?scan_id={OLD_SCAN}", timeout=5).json()
     assert [o["id"] for o in old["opportunities"]] == [OPP_OLD]
     assert http.get(f"{live.url}/api/v1/opportunities?scan_id=99", timeout=5).status_code == 404
@@ -76,7 +88,7 @@ def test_approve_creates_intent_then_conflicts(live: Live, http: requests.Sessio
     assert (row["status"], row["source"], row["kind"], row["action"], row["sec_type"]) == (
         "approved",
         "dashboard",
-        "open_csp",
+        "sell_put",
         "SELL",
         "OPT",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import requests
-from dashboard_seed import OPP_AAPL, OPP_KO, OPP_SPY, Live
+from dashboard_seed import OPP_AAPL, OPP_AAPL_CC, OPP_KO, OPP_SPY, OPP_T_CC, OPP_T_CC2, Live
 from sqlalchemy import insert, select
 
 from shared import schema as s
@@ -43,16 +43,25 @@ def test_opportunities_page_ranks_rows_and_shows_active_intents(live: Live, http
         conn.execute(
             insert(s.intents).values(
                 key="TW-CSP-AAPL-20261218-210P-O13", source="dashboard", opportunity_id=OPP_AAPL,
-                kind="open_csp", action="SELL", sec_type="OPT", symbol="AAPL", con_id=700004,
-                local_symbol="AAPL", quantity=1, limit_floor=2.98, status="submitted", created_at=now,
+                kind="sell_put", action="SELL", sec_type="OPT", symbol="AAPL", con_id=700004,
+                local_symbol="AAPL", quantity=1, limit_floor=2.98, status="working", created_at=now,
                 updated_at=now,
             )
         )  # fmt: skip
     html = http.get(f"{live.url}/opportunities", timeout=5).text
-    ids = re.findall(r'<tr data-opportunity-id="(\d+)"', html)
-    assert ids == [str(OPP_SPY), str(OPP_KO), str(OPP_AAPL)]
-    assert html.count(">Approve</button>") == 2
-    assert 'title="TW-CSP-AAPL-20261218-210P-O13">submitted' in html
+    rows = re.findall(r'<tr data-opportunity-id="(\d+)" data-strategy="(\w+)"', html)
+    assert rows == [
+        (str(OPP_SPY), "CSP"),
+        (str(OPP_KO), "CSP"),
+        (str(OPP_AAPL), "CSP"),
+        (str(OPP_T_CC), "CC"),
+        (str(OPP_T_CC2), "CC"),
+        (str(OPP_AAPL_CC), "CC"),
+    ]
+    # SPY, KO and both T calls; AAPL's put has an intent and AAPL's shares are covered by its short call
+    assert html.count(">Approve</button>") == 4
+    assert "no uncovered shares" in html
+    assert 'title="TW-CSP-AAPL-20261218-210P-O13">working' in html
     assert "62.5" in html and "$60,000" in html  # KO strike; SPY collateral per contract
 
 

@@ -1,10 +1,12 @@
-"""Dashboard pieces without HTTP: formatting, intent keys, validation, concurrency, secret key, heartbeat."""
+"""Dashboard pieces without HTTP: formatting, intent keys, validation, concurrency, secret key, heartbeat,
+option figures."""
 
 from __future__ import annotations
 
 import logging
 import stat
 import threading
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,10 @@ from sqlalchemy import Engine, func, select
 
 from dashboard import formatting as f
 from dashboard.actions import ActionError, approve_opportunity, intent_key, parse_quantity
+from dashboard.figures import captured_fraction, dte, exchange_today, otm_fraction, per_contract
 from dashboard.queries import component_health
 from dashboard.runtime import Heartbeat, resolve_secret_key, secret_key_path, wait_for_schema
+from dashboard.wheel import open_options
 from shared import schema as s
 from shared.config import Config
 from shared.db import make_engine
@@ -130,3 +134,32 @@ def test_wait_for_schema_logs_once(tmp_path: Path, caplog: pytest.LogCaptureFixt
         r for r in caplog.records if "waiting for the monitor to create the database schema" in r.message
     ]
     assert len(waiting) == 1
+
+
+def test_option_figures() -> None:
+    assert otm_fraction("P", 60.0, 66.0) == pytest.approx(6 / 66)  # (spot − strike) ÷ spot
+    assert otm_fraction("C", 210.0, 200.0) == pytest.approx(0.05)  # (strike − spot) ÷ spot
+    assert otm_fraction("C", 190.0, 200.0) == pytest.approx(-0.05)  # in the money
+    assert otm_fraction("P", 60.0, None) is None and otm_fraction(None, 60.0, 66.0) is None
+    assert captured_fraction(185.0, 74.0) == pytest.approx(0.6) and captured_fraction(0.0, 1.0) is None
+    assert captured_fraction(100.0, None) is None and per_contract(1.85) == pytest.approx(185.0)
+    assert dte("20261218", date(2026, 12, 3)) == 15 and dte("bad", date(2026, 12, 3)) is None
+    # 03:00 UTC is still the previous evening in New York
+    assert exchange_today(datetime(2026, 12, 4, 3, 0, tzinfo=UTC)) == date(2026, 12, 3)
+
+
+def test_open_options_nets_closing_legs() -> None:
+    def leg(kind: str, con_id: int, qty: float, price: float, time: str) -> dict:
+        return {"kind": kind, "con_id": con_id, "quantity": qty, "price": price, "time": time,
+                "local_symbol": f"X{con_id}", "right": "C", "strike": 30.0, "expiry": "20261218"}  # fmt: skip
+
+    legs = [
+        leg("sell_call", 1, 2, 1.00, "t1"),
+        leg("sell_call", 1, 1, 1.30, "t2"),  # added to: average 1.10
+        leg("buy_call", 1, 1, 0.40, "t3"),  # one of three bought back
+        leg("sell_call", 2, 1, 0.80, "t4"),
+        leg("call_expired", 2, 1, 0.0, "t5"),
+    ]
+    [only] = open_options(legs)
+    assert (only["con_id"], only["quantity"], only["opened_at"]) == (1, 2, "t2")
+    assert only["premium_per_share"] == pytest.approx(1.10)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, delete, select, update
 from waiting import wait_for
 
 from shared.db import make_engine, schema_ready
-from shared.schema import intents, orders
+from shared.schema import intents, order_legs, orders
 
 KEY = "TW-CSP-KO-TEST-RESTART"
 STRATEGY = (
@@ -86,6 +86,7 @@ def test_restarted_executor_never_places_an_intent_twice(setup: tuple[Sim, Path,
         # 2. crash, lose the order row (an older backup restored), intent approved again, restart
         _crash(executor)
         with engine.begin() as conn:
+            conn.execute(delete(order_legs).where(order_legs.c.intent_key == KEY))
             conn.execute(delete(orders).where(orders.c.intent_key == KEY))
             conn.execute(update(intents).where(intents.c.key == KEY).values(status="approved"))
         executor = Proc("executor", root)
@@ -95,7 +96,7 @@ def test_restarted_executor_never_places_an_intent_twice(setup: tuple[Sim, Path,
         assert len(_open_orders_with_ref(observer, KEY)) == 1
         with engine.connect() as conn:
             status = conn.execute(select(intents.c.status).where(intents.c.key == KEY)).scalar_one()
-        assert status == "submitted"
+        assert status == "working"
         assert "adopting it, not placing again" in log.read_text()
     finally:
         observer.disconnect()

@@ -59,6 +59,7 @@ class Service:
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root = root
+        self.env = env
         self.log = root / "honcho.out"
         self._fh = self.log.open("w")
         honcho = Path(sys.executable).with_name("honcho")
@@ -91,9 +92,12 @@ class Service:
         return self.proc.returncode
 
 
-def start_demo(root: Path, strategy: str, values: dict[str, Any]) -> tuple[Service, str]:
+def start_demo(
+    root: Path, strategy: str, values: dict[str, Any], extra_env: dict[str, str] | None = None
+) -> tuple[Service, str]:
     """Write ``root/.env`` (``values`` plus a free dashboard port) and the strategy, start the demo;
-    return the service and the dashboard's base URL."""
+    return the service and the dashboard's base URL. The simulator's control port is
+    ``service.env["THETAWHEEL_DEMO_CONTROL_PORT"]``."""
     dash_port = free_port()
     (root / "thetawheel.toml").write_text(strategy)
     values = values | {
@@ -108,8 +112,9 @@ def start_demo(root: Path, strategy: str, values: dict[str, Any]) -> tuple[Servi
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
         "THETAWHEEL_DEMO_PORT": str(free_port()),
+        "THETAWHEEL_DEMO_CONTROL_PORT": str(free_port()),
         "THETAWHEEL_DEMO_DB": f"sqlite:///{root / 'data' / 'demo.db'}",
-    }
+    } | (extra_env or {})
     return Service(root, env), f"http://127.0.0.1:{dash_port}"
 
 

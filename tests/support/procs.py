@@ -93,7 +93,7 @@ def approve_intent(engine: Engine, key: str, put: Any, floor: float = 0.0) -> No
             insert(intents).values(
                 key=key,
                 source="dashboard",
-                kind="open_csp",
+                kind="sell_put",
                 action="SELL",
                 sec_type="OPT",
                 symbol=put.symbol,

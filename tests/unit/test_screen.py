@@ -1,4 +1,4 @@
-"""CSP screening rules, score and ranking (scanner.screen), with numbers checkable by hand."""
+"""CSP screening rules, score and ranking (scanner.screen, scanner.preselect), checkable by hand."""
 
 from __future__ import annotations
 
@@ -9,17 +9,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from scanner.screen import (
-    PutQuote,
-    Screened,
-    expiries_in_window,
-    liquidity_factor,
-    rank_puts,
-    screen_put,
-    strikes_to_check,
-)
+from scanner.preselect import expiries_in_window, strikes_to_check
+from scanner.screen import OptionQuote, Screened, liquidity_factor, rank_candidates, screen_put
 from shared.optionmath import annualized_return
 from shared.strategy import PutRules
+from shared.trade import Right
 
 TODAY = date(2026, 11, 20)
 RULES = (
@@ -31,12 +25,13 @@ def ymd(days: int) -> str:
     return (TODAY + timedelta(days=days)).strftime("%Y%m%d")
 
 
-def quote(**kw: object) -> PutQuote:
+def quote(**kw: object) -> OptionQuote:
     """A put that passes the default rules: $100 strike, 35 DTE, 1.45/1.55, Δ −0.25, OI 1500."""
-    base = PutQuote(
+    base = OptionQuote(
         symbol="KO",
         con_id=1,
         local_symbol="KO    261225P00100000",
+        right=Right.PUT,
         expiry=ymd(35),
         strike=100.0,
         multiplier=100,
@@ -162,6 +157,10 @@ class TestMissingData:
         with pytest.raises(ValueError, match="2026-12-25"):
             screen_put(quote(expiry="2026-12-25"), RULES, TODAY)
 
+    def test_a_call_given_to_the_put_screen_is_a_bug(self) -> None:
+        with pytest.raises(ValueError, match="right"):
+            screen_put(quote(right=Right.CALL), RULES, TODAY)
+
 
 class TestAllReasonsListed:
     def test_does_not_stop_at_first(self) -> None:
@@ -236,6 +235,19 @@ def scr(
         RULES,
         TODAY,
     )
+
+
+def rank_puts(
+    items: list[Screened], rules: PutRules, *, cap_by_symbol: dict[str, int] | None = None
+) -> list[Screened]:
+    """Rank puts all screened with ``rules``; ``cap_by_symbol`` replaces the cap of some symbols."""
+    caps = cap_by_symbol or {}
+
+    def rules_of(s: Screened) -> PutRules:
+        cap = caps.get(s.quote.symbol)
+        return rules if cap is None else rules.model_copy(update={"max_candidates_per_symbol": cap})
+
+    return rank_candidates(items, rules_of)
 
 
 class TestRank:
