@@ -1,28 +1,35 @@
 """The executor: places each approved intent as a limit order at the mid rounded to the tick, with
 ``orderRef`` = the intent's key, and records the order, its status changes and its fills with
-commissions. Idempotent across restarts: before placing, it looks for the intent's order in the
-database and at TWS (all open orders and the day's executions, by orderRef), so an intent is never
-placed twice.
+commissions (:mod:`executor.recording`). Crash-safe: after every start, reconnection or TWS restart it
+settles each unfinished intent by its orderRef at TWS — open orders, completed orders and executions —
+(:mod:`executor.lifecycle`), so an intent is never placed twice, never stuck, and every fill is alerted
+once. It notices a new approval within a fraction of a second (:meth:`Executor.watch_intents`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from typing import Any
 
 from ib_async import IB, CommissionReport, Contract, Fill, LimitOrder, Trade
+from sqlalchemy import text
 
 from executor.guards import Coverage, naked_call_reason
+from executor.lifecycle import AtTws, resolve
+from executor.recording import OrderBook
 from executor.store import ExecutorStore
 from shared.optionmath import PENNY_ALL_PRICES_CLASSES, mid, option_tick, round_to_tick
 from shared.runtime import Component
-from shared.trade import DONE_ORDER_STATUSES, Intent, IntentKind, IntentStatus
+from shared.trade import Intent, IntentKind, IntentStatus, OrderStatus
 
 S = IntentStatus
 
 #: Seconds to wait for a usable quote before giving the intent back as failed.
 QUOTE_TIMEOUT_SECONDS = 8.0
+#: Seconds between two looks at the database's commit counter for a new approval.
+WATCH_SECONDS = 0.2
 
 
 def limit_price(
@@ -55,7 +62,9 @@ class Executor(Component):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.store = ExecutorStore(self.engine)
+        self.book = OrderBook(self.store, self.log, self.alert)
         self._events_hooked = False
+        self._placing = asyncio.Lock()
 
     # -- connection --------------------------------------------------------------------------
     async def on_connected(self, ib: IB) -> None:
@@ -71,37 +80,74 @@ class Executor(Component):
         await self.reconcile()
 
     async def reconcile(self) -> None:
-        """Bring every active intent up to date from TWS (open orders of all clients, today's executions)."""
+        """Settle every unfinished intent from what TWS knows by its orderRef (:func:`resolve`): open
+        orders of all clients, the day's completed orders and executions. Fills found here are recorded
+        with their commissions and alerted once like live ones."""
         await self.ib.reqAllOpenOrdersAsync()
-        fills = await self.ib.reqExecutionsAsync()
+        completed = {t.order.orderRef: t for t in await self.ib.reqCompletedOrdersAsync(False)}
+        by_id = {f.execution.execId: f for f in await self.ib.reqExecutionsAsync()}
+        by_id.update({f.execution.execId: f for f in self.ib.fills()})  # these carry the commission reports
         by_ref: dict[str, list[Fill]] = {}
-        for fill in fills:
-            by_ref.setdefault(fill.execution.orderRef, []).append(fill)
-        for intent in self.store.active_intents():
+        for fill in by_id.values():
+            if fill.contract.secType != "BAG":  # a combo's summary execution; its legs are reported too
+                by_ref.setdefault(fill.execution.orderRef, []).append(fill)
+        unfinished = self.store.active_intents()
+        for intent in unfinished:
             key = intent.key
-            if intent.status is S.PLACING and self.store.order_for(key) is None:
-                # claimed by an executor that stopped before recording an order: nothing was placed
-                self.store.set_intent(key, S.APPROVED, "re-queued after an executor restart")
-                continue
-            for fill in by_ref.get(key, []):
-                self._record_fill(key, fill)
-                if fill.commissionReport and fill.commissionReport.execId:
-                    self._record_commission(key, fill.commissionReport)
+            fills = by_ref.get(key, [])
+            for fill in fills:
+                self.book.record_fill(key, fill)
+                if fill.commissionReport is not None and fill.commissionReport.execId:
+                    self.book.record_commission(fill.commissionReport)
             trade = self._trade_for(key)
+            done = completed.get(key)
+            order_row = self.store.order_for(key)
+            if trade is not None and order_row is None:
+                self._adopt(intent, trade)
+                order_row = self.store.order_for(key)
+            tws = AtTws(
+                filled=sum(f.execution.shares for f in fills if f.contract.conId == intent.con_id),
+                open_status=trade.orderStatus.status if trade is not None and not trade.isDone() else None,
+                completed_status=done.orderStatus.status if done is not None else None,
+            )
+            verdict = resolve(intent, order_row["status"] if order_row else None, tws)
             if trade is not None:
-                self._record_status(trade)
-            elif by_ref.get(key) and self.store.order_for(key):
-                got = sum(f.execution.shares for f in by_ref[key])
-                if got >= intent.quantity:
-                    self.store.update_status(
-                        key,
-                        "Filled",
-                        got,
-                        0,
-                        by_ref[key][-1].execution.avgPrice,
-                        "filled while the executor was away",
-                    )
-                    self.store.set_intent(key, S.FILLED)
+                self.book.record_status(trade)  # may end the intent with TWS's own words
+            if verdict.status is S.APPROVED:
+                if self.store.set_intent(key, S.APPROVED, verdict.reason, only_from=(S.PLACING, S.WORKING)):
+                    self.log.warning("intent %s: %s", key, verdict.reason)
+            elif verdict.status is S.FILLED and order_row is not None:
+                self.store.update_status(key, OrderStatus.FILLED, tws.filled, 0, fills[-1].execution.avgPrice,
+                                         "filled while the executor was away")  # fmt: skip
+                self.store.set_intent(key, S.FILLED, verdict.reason)
+            elif (verdict.status is not S.WORKING or intent.status is S.PLACING) and self.store.set_intent(
+                key, verdict.status, verdict.reason
+            ):
+                self.log.info("intent %s: %s", key, verdict.reason)
+        self.book.alert_fills()
+        self.log.info("reconciled %d unfinished intent(s) with TWS", len(unfinished))
+
+    def _adopt(self, intent: Intent, trade: Trade) -> None:
+        """Record the order TWS holds for ``intent`` (the order row was lost); never place it again."""
+        self.log.warning(
+            "intent %s: TWS already has order %d with this orderRef; adopting it, not placing again",
+            intent.key,
+            trade.order.orderId,
+        )
+        self.store.record_order(
+            intent,
+            {
+                "order_id": trade.order.orderId,
+                "perm_id": trade.order.permId or None,
+                "client_id": trade.order.clientId,
+                "account": trade.order.account,
+                "limit_price": trade.order.lmtPrice,
+                "remaining": float(intent.quantity),
+                "status": trade.orderStatus.status,
+            },
+            message="adopted: order found at TWS by orderRef",
+        )
+        self.store.set_intent(intent.key, S.WORKING, f"adopted TWS order {trade.order.orderId}")
 
     def _trade_for(self, key: str) -> Trade | None:
         for trade in self.ib.trades():
@@ -111,20 +157,44 @@ class Executor(Component):
 
     # -- placing ------------------------------------------------------------------------------------
     def schedule(self) -> None:
-        """Look for approved intents every ``executor_poll_seconds``."""
+        """Watch for approvals (:meth:`watch_intents`), look every ``executor_poll_seconds`` as well, and
+        send due fill alerts every second."""
         self.add_job(self.place_approved, self.strategy.schedule.executor_poll_seconds, "place")
+        self.add_job(self._alert_fills, 1.0, "fill-alerts", first_now=False)
+        self._watcher = asyncio.ensure_future(self.watch_intents())
+
+    async def _alert_fills(self) -> None:
+        self.book.alert_fills()
+
+    async def watch_intents(self) -> None:
+        """Place new approvals at once: every :data:`WATCH_SECONDS` read SQLite's ``data_version``, which
+        changes when another connection (the dashboard, the monitor) commits, and look for approved
+        intents only then. Other databases rely on the ``place`` job."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        last = None
+        with self.engine.connect() as conn:  # data_version is per connection: keep this one open
+            while not self.stop_event.is_set():
+                version = conn.execute(text("PRAGMA data_version")).scalar()
+                if version != last:
+                    last = version
+                    conn.rollback()
+                    await self.place_approved()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), WATCH_SECONDS)
 
     async def place_approved(self) -> None:
-        """Claim approved intents one by one and place each."""
-        while self.ib.isConnected() and not self.stop_event.is_set():
-            intent = self.store.claim_next_intent()
-            if intent is None:
-                return
-            try:
-                await self.place(intent)
-            except Exception as err:  # never leave an intent claimed by a crashed attempt
-                self.log.exception("intent %s failed", intent.key)
-                self.store.set_intent(intent.key, S.FAILED, f"{type(err).__name__}: {err}")
+        """Claim approved intents one by one and place each (one placement at a time)."""
+        async with self._placing:
+            while self.ib.isConnected() and not self.stop_event.is_set():
+                intent = self.store.claim_next_intent()
+                if intent is None:
+                    return
+                try:
+                    await self.place(intent)
+                except Exception as err:  # never leave an intent claimed by a crashed attempt
+                    self.log.exception("intent %s failed", intent.key)
+                    self.store.set_intent(intent.key, S.FAILED, f"{type(err).__name__}: {err}")
 
     def _coverage(self, symbol: str, own_key: str) -> Coverage:
         """Shares of ``symbol`` held at TWS and the calls that already cover them (held short, or in SELL
@@ -151,35 +221,28 @@ class Executor(Component):
         return Coverage(symbol, shares, short_calls, working)
 
     async def place(self, intent: Intent) -> None:
-        """Place one claimed intent, unless TWS or the database has its order or a guard refuses it."""
+        """Place one claimed intent, unless TWS or the database has its order or a guard refuses it.
+
+        An order row still ``PendingSubmit`` whose orderRef TWS does not know (the executor stopped
+        between recording and sending it) is placed again; any other recorded order is only reconciled."""
         key = intent.key
-        if self.store.order_for(key) is not None:
-            self.log.info("intent %s already has an order; not placing it again", key)
+        await self.ib.reqAllOpenOrdersAsync()  # orders of every client, e.g. placed before a restart
+        trade = self._trade_for(key)
+        row = self.store.order_for(key)
+        if trade is not None:
+            if row is None:
+                self._adopt(intent, trade)
+            else:
+                self.store.set_intent(key, S.WORKING, "order already at TWS")
+            await self.reconcile()
+            return
+        if row is not None and row["status"] != OrderStatus.PENDING_SUBMIT:
+            self.log.info("intent %s already has order %s; not placing it again", key, row["order_id"])
             self.store.set_intent(key, S.WORKING, "order already recorded")
             await self.reconcile()
             return
-        await self.ib.reqAllOpenOrdersAsync()  # orders of every client, e.g. placed before a restart
-        trade = self._trade_for(key)
-        if trade is not None:
-            self.log.warning(
-                "intent %s: TWS already has order %d with this orderRef; adopting it, not placing again",
-                key,
-                trade.order.orderId,
-            )
-            self.store.record_order(
-                intent,
-                {
-                    "order_id": trade.order.orderId,
-                    "perm_id": trade.order.permId or None,
-                    "client_id": trade.order.clientId,
-                    "account": trade.order.account,
-                    "limit_price": trade.order.lmtPrice,
-                    "remaining": float(intent.quantity),
-                },
-                message="adopted: order found at TWS by orderRef",
-            )
-            self.store.set_intent(key, S.WORKING, f"adopted TWS order {trade.order.orderId}")
-            await self.reconcile()
+        if row is not None and any(f.execution.orderRef == key for f in await self.ib.reqExecutionsAsync()):
+            await self.reconcile()  # it was sent and filled at once
             return
         if intent.kind is IntentKind.SELL_CALL:
             reason = naked_call_reason(self._coverage(intent.symbol, key), intent.quantity)
@@ -237,101 +300,51 @@ class Executor(Component):
             key,
             order.orderId,
         )
-        self._record_status(trade)
+        self.book.record_status(trade)
 
     async def _wait_price(self, ticker: Any, intent: Intent) -> float | None:
+        """The limit from the first two-sided quote, waiting on the ticker's updates (not polling)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + QUOTE_TIMEOUT_SECONDS
-        while loop.time() < deadline:
+        while True:
             bid, ask = ticker.bid, ticker.ask
             if bid is not None and ask is not None and math.isfinite(bid) and math.isfinite(ask) and ask > 0:
                 return limit_price(bid, ask, intent.action.value, intent.limit_floor, intent.symbol)
-            await asyncio.sleep(0.1)
-        return None
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ticker.updateEvent, left)
 
     # -- events ----------------------------------------------------------------------------------------
-    def _record_status(self, trade: Trade) -> None:
-        key = trade.order.orderRef
-        if not key or self.store.order_for(key) is None:
-            return
-        st = trade.orderStatus
-        message = trade.log[-1].message if trade.log and trade.log[-1].message else ""
-        changed = self.store.update_status(
-            key, st.status, st.filled, st.remaining, st.avgFillPrice, message, perm_id=trade.order.permId
-        )
-        if not changed:
-            return
-        if st.status == "Filled":
-            self.store.set_intent(key, S.FILLED, f"filled {st.filled:g} @ {st.avgFillPrice:.2f}")
-        elif st.status in DONE_ORDER_STATUSES:
-            self.store.set_intent(key, S.CANCELLED, f"order {st.status}: {message}")
-
     def _on_status(self, trade: Trade) -> None:
         try:
-            self._record_status(trade)
+            self.book.record_status(trade)
         except Exception:
             self.log.exception("could not record order status")
 
-    def _record_fill(self, key: str, fill: Fill) -> bool:
-        e, c = fill.execution, fill.contract
-        return self.store.record_fill(
-            key,
-            {
-                "exec_id": e.execId,
-                "order_id": e.orderId,
-                "perm_id": e.permId,
-                "con_id": c.conId,
-                "symbol": c.symbol,
-                "local_symbol": c.localSymbol or c.symbol,
-                "side": e.side,
-                "quantity": e.shares,
-                "price": e.price,
-                "time": e.time.isoformat(),
-            },
-        )
-
     def _on_exec(self, trade: Trade, fill: Fill) -> None:
         key = fill.execution.orderRef or trade.order.orderRef
-        if not key or self.store.order_for(key) is None:
+        if not key or self.store.order_for(key) is None or fill.contract.secType == "BAG":
             return
-        if self._record_fill(key, fill):
-            self.log.info(
-                "fill %s: %s %g %s @ %.2f",
-                fill.execution.execId,
-                fill.execution.side,
-                fill.execution.shares,
-                fill.contract.localSymbol,
-                fill.execution.price,
-            )
-
-    def _record_commission(self, key: str, report: CommissionReport) -> None:
-        pnl = (
-            report.realizedPNL if report.realizedPNL is not None and abs(report.realizedPNL) < 1e300 else None
-        )
-        self.store.record_commission(report.execId, report.commission, report.currency, pnl)
+        try:
+            self.book.record_fill(key, fill)
+        except Exception:
+            self.log.exception("could not record fill %s", fill.execution.execId)
 
     def _on_commission(self, trade: Trade, fill: Fill, report: CommissionReport) -> None:
         key = trade.order.orderRef
         if not key or self.store.order_for(key) is None:
             return
-        self._record_commission(key, report)
-        if trade.orderStatus.status == "Filled" and trade.orderStatus.remaining == 0:
-            self._alert_filled(key, trade)
+        try:
+            self.book.record_commission(report)
+            self.book.alert_fills()
+        except Exception:
+            self.log.exception("could not record commission of %s", report.execId)
 
-    def _alert_filled(self, key: str, trade: Trade) -> None:
-        rows = self.store.fills_of(key)
-        qty = sum(r["quantity"] for r in rows)
-        commission = sum(r["commission"] or 0.0 for r in rows)
-        avg = sum(r["quantity"] * r["price"] for r in rows) / qty if qty else trade.orderStatus.avgFillPrice
-        side = "Sold" if trade.order.action == "SELL" else "Bought"
-        title = f"{side} {qty:g} {trade.contract.localSymbol} @ {avg:.2f}"
-        body = (
-            f"Order {key} filled.\n"
-            f"{side} {qty:g} × {trade.contract.localSymbol} at {avg:.2f} per share "
-            f"(${avg * qty * float(trade.contract.multiplier or 1):,.2f} "
-            f"{'credit' if side == 'Sold' else 'debit'}).\n"
-            f"Commission: ${commission:.2f}\n"
-            f"IB order id {trade.order.orderId}, perm id {trade.order.permId}."
-        )
-        self.alert("warning", "fill", title, body, dedup_key=f"fill:{key}")
-        self.log.info("alert queued: %s", title)
+    async def on_stop(self) -> None:
+        """Stop watching for approvals."""
+        watcher = getattr(self, "_watcher", None)
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)

@@ -6,13 +6,23 @@ exactly one executor. Fills are recorded once per ``execId``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, exists, insert, literal, select, text, update
 
-from shared.db import insert_new, upsert, utcnow_iso
-from shared.schema import fills, intent_legs, intents, order_events, order_legs, orders
-from shared.trade import EXECUTOR_INTENT_STATUSES, Action, Intent, IntentStatus, Leg, Right
+from shared.db import insert_new, parse_ts, upsert, utcnow_iso
+from shared.schema import alerts, fills, intent_legs, intents, order_events, order_legs, orders
+from shared.trade import (
+    ACTIVE_INTENT_STATUSES,
+    EXECUTOR_INTENT_STATUSES,
+    Action,
+    Intent,
+    IntentStatus,
+    Leg,
+    Right,
+)
 
 
 class ExecutorStore:
@@ -68,14 +78,39 @@ class ExecutorStore:
             row = conn.execute(select(orders).where(orders.c.intent_key == intent_key)).first()
         return dict(row._mapping) if row else None
 
-    def set_intent(self, key: str, status: IntentStatus, reason: str = "") -> None:
-        """Set an intent's status and reason."""
+    def set_intent(
+        self,
+        key: str,
+        status: IntentStatus,
+        reason: str = "",
+        *,
+        only_from: Iterable[IntentStatus] = ACTIVE_INTENT_STATUSES,
+    ) -> bool:
+        """Move an intent to ``status`` with its reason, only from one of ``only_from`` (by default the
+        active statuses: a final status — filled, cancelled, rejected, failed — is never overwritten).
+        Returns True when the intent changed."""
+        allowed = sorted(s.value for s in only_from)
         with self.engine.begin() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(intents)
-                .where(intents.c.key == key)
+                .where(intents.c.key == key, intents.c.status.in_(allowed))
                 .values(status=status.value, status_reason=reason[:1000], updated_at=utcnow_iso())
             )
+        return bool(result.rowcount)
+
+    def intent_updated_at(self, key: str) -> datetime | None:
+        """When the intent last changed (aware UTC), or ``None`` when it does not exist."""
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(intents.c.updated_at).where(intents.c.key == key)).scalar()
+        return parse_ts(raw) if raw else None
+
+    def filled_without_alert(self) -> list[str]:
+        """Keys of filled intents whose fill alert is not in the outbox (dedup key ``fill:<key>``)."""
+        i = intents.c
+        sent = select(alerts.c.id).where(alerts.c.dedup_key == literal("fill:") + i.key)
+        stmt = select(i.key).where(i.status == IntentStatus.FILLED.value, ~exists(sent)).order_by(i.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
 
     def record_order(self, intent: Intent, values: dict[str, Any], message: str = "order recorded") -> None:
         """Insert (or, for an adopted order, update) the order row of ``intent`` and its legs; logs an

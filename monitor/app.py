@@ -7,6 +7,7 @@ for every option held), and the wheel-cycle ledger (:mod:`monitor.wheel`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,8 @@ class Monitor(Component):
         self._hooked = False
         self._over_budget: set[int] = set()  # held options left without greeks for lack of lines
         self.ledger = WheelLedger(self.engine, self.log, self.alert)
+        self._refreshing = False
+        self._refresh_again = False
 
     def prepare_database(self) -> None:
         """Create or upgrade the schema with Alembic, then beat so the other processes may start."""
@@ -74,7 +77,13 @@ class Monitor(Component):
             self._hooked = True
 
     def _portfolio_changed(self, _item: Any) -> None:
-        """TWS reported a portfolio change (a fill, an expiry): refresh now instead of at the next tick."""
+        """TWS reported a portfolio change or an execution: refresh now instead of at the next tick.
+
+        Requests are coalesced: during a refresh they only mark that one more is due when it ends, so a
+        burst of fills gives at most one extra refresh (and no "maximum number of running instances")."""
+        if self._refreshing:
+            self._refresh_again = True
+            return
         job = self.scheduler.get_job("refresh")
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
@@ -116,16 +125,32 @@ class Monitor(Component):
 
     @staticmethod
     async def _await_greeks(tickers: list[Ticker], timeout: float = GREEKS_WAIT_SECONDS) -> None:
-        """Give fresh subscriptions a moment to deliver model greeks."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while tickers and loop.time() < deadline and any(t.modelGreeks is None for t in tickers):
-            await asyncio.sleep(0.1)
+        """Give fresh subscriptions up to ``timeout`` seconds to deliver model greeks (waits on their
+        update events, not a polling loop)."""
+
+        async def greeks(t: Ticker) -> None:
+            while t.modelGreeks is None:
+                await t.updateEvent
+
+        if tickers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(greeks(t) for t in tickers)), timeout)
 
     async def refresh(self) -> None:
-        """Write one account snapshot and replace the positions table with TWS's portfolio."""
+        """Write one account snapshot, replace the positions table with TWS's portfolio and update the
+        wheel ledger; run once more at once if TWS reported changes meanwhile."""
         if not self.ib.isConnected():
             return
+        self._refreshing = True
+        try:
+            await self._refresh()
+        finally:
+            self._refreshing = False
+        if self._refresh_again:
+            self._refresh_again = False
+            self._portfolio_changed(None)
+
+    async def _refresh(self) -> None:
         account = self.conn.account
         ts = utcnow_iso()
         items = [i for i in self.ib.portfolio(account) if i.position != 0]

@@ -12,6 +12,7 @@ historical-data pacer (:class:`shared.pacing.HistoricalPacer`) and are read once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -111,18 +112,23 @@ def _open_interest(t: Ticker, right: Right) -> float | None:
 
 
 async def _wait_quotes(tickers: list[Ticker], right: Right) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + QUOTE_WAIT_SECONDS
-    while loop.time() < deadline:
-        if all(
+    """Wait up to :data:`QUOTE_WAIT_SECONDS` until every ticker has a bid, an ask, model greeks and open
+    interest, waking on the tickers' update events (not a polling loop); then screen what arrived."""
+
+    def complete(t: Ticker) -> bool:
+        return (
             _finite(t.bid)
             and _finite(t.ask)
             and t.modelGreeks is not None
             and _open_interest(t, right) is not None
-            for t in tickers
-        ):
-            return
-        await asyncio.sleep(0.1)
+        )
+
+    async def ready(t: Ticker) -> None:
+        while not complete(t):
+            await t.updateEvent
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(ready(t) for t in tickers)), QUOTE_WAIT_SECONDS)
 
 
 def _quote(t: Ticker, symbol: str, spot: float, right: Right) -> OptionQuote:

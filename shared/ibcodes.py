@@ -55,6 +55,16 @@ _CODES: dict[int, CodeInfo] = {
         ),
         CodeInfo(202, "order cancelled", "informational: the order was cancelled", True),
         CodeInfo(
+            103,
+            "duplicate order id",
+            "another client placed an order with the same id; restart the executor so it takes fresh ids",
+        ),
+        CodeInfo(
+            110,
+            "the price does not conform to the minimum price variation (tick) of the contract",
+            "thetawheel rounds to the option tick; check the contract's tick rules (penny pilot), report it",
+        ),
+        CodeInfo(
             321,
             "invalid request (e.g. underConId 0 in reqSecDefOptParams)",
             "qualify the underlying first; report a bug if it persists",

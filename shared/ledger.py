@@ -175,8 +175,13 @@ def _apply_option(book: _Book, e: Execution, delivered: bool) -> CycleLeg:
         book.open_premium[e.con_id] = book.open_premium.get(e.con_id, 0.0) + premium
     book.options[e.con_id] = before + signed
     c.premiums += premium
+    return _leg(e, _option_kind(e, closing, delivered), premium)
+
+
+def _leg(e: Execution, kind: LegKind, premium: float) -> CycleLeg:
+    """The cycle leg that books execution ``e`` (contract fields copied; premium in dollars)."""
     return CycleLeg(
-        kind=_option_kind(e, closing, delivered),
+        kind=kind,
         exec_id=e.exec_id,
         time=e.time,
         con_id=e.con_id,
@@ -206,17 +211,7 @@ def _apply_stock(book: _Book, e: Execution, delivered: bool) -> CycleLeg:
         c.stock_pnl += sold * (e.price - avg)
         book.share_cost -= sold * avg
         c.shares -= e.quantity
-    return CycleLeg(
-        kind=_stock_kind(e, delivered),
-        exec_id=e.exec_id,
-        time=e.time,
-        con_id=e.con_id,
-        local_symbol=e.local_symbol,
-        quantity=e.quantity,
-        price=e.price,
-        premium=0.0,
-        commission=e.commission or 0.0,
-    )
+    return _leg(e, _stock_kind(e, delivered), 0.0)
 
 
 def _finish(book: _Book, as_of: datetime) -> None:

@@ -17,7 +17,7 @@ TWS's own. They are stored in the ``executions`` table like any other, so a rebu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 
 from shared.db import parse_ts
@@ -87,35 +87,27 @@ def missing_executions(state: LedgerState, held: Iterable[HeldPosition], now: da
         # shares that move on delivery: +when a short put is assigned or a long call exercised
         gets_shares = (pos.contracts < 0) == (e.right is Right.PUT)
         moved = delivered if gets_shares else -delivered
-        when = _utc(_close_of(e.expiry))
-        close_side = Side.BOUGHT if pos.contracts < 0 else Side.SOLD
-        base = {
-            "time": when,
-            "symbol": e.symbol,
-            "commission": 0.0,
-        }
+        # the option leaves at price 0 at its expiry's close, with no commission (ibkr.info/node/186)
+        close = replace(
+            e,
+            time=_utc(_close_of(e.expiry)),
+            side=Side.BOUGHT if pos.contracts < 0 else Side.SOLD,
+            quantity=n,
+            price=0.0,
+            commission=0.0,
+            order_ref="",
+            order_id=0,
+            perm_id=0,
+        )
         have = diff.get(e.symbol, 0.0)
         if (moved > 0 and have >= moved - _EPS) or (moved < 0 and have <= moved + _EPS):
-            out.append(
-                Execution(
-                    exec_id=f"TW-ASG-{con_id}-{e.expiry}-O",
-                    source=ExecutionSource.INFERRED,
-                    sec_type="OPT",
-                    con_id=con_id,
-                    local_symbol=e.local_symbol,
-                    side=close_side,
-                    quantity=n,
-                    price=0.0,
-                    multiplier=e.multiplier,
-                    expiry=e.expiry,
-                    strike=e.strike,
-                    right=e.right,
-                    **base,  # type: ignore[arg-type]
-                )
-            )
             stock_con = stock_at_tws[e.symbol].con_id if e.symbol in stock_at_tws else 0
             out.append(
-                Execution(
+                replace(close, exec_id=f"TW-ASG-{con_id}-{e.expiry}-O", source=ExecutionSource.INFERRED)
+            )
+            out.append(
+                replace(
+                    close,
                     exec_id=f"TW-ASG-{con_id}-{e.expiry}-S",
                     source=ExecutionSource.INFERRED,
                     sec_type="STK",
@@ -124,28 +116,15 @@ def missing_executions(state: LedgerState, held: Iterable[HeldPosition], now: da
                     side=Side.BOUGHT if moved > 0 else Side.SOLD,
                     quantity=delivered,
                     price=e.strike,
-                    **base,  # type: ignore[arg-type]
+                    multiplier=1,
+                    expiry=None,
+                    strike=None,
+                    right=None,
                 )
             )
-            diff[e.symbol] = diff.get(e.symbol, 0.0) - moved
+            diff[e.symbol] = have - moved
         else:
-            out.append(
-                Execution(
-                    exec_id=f"TW-EXP-{con_id}-{e.expiry}",
-                    source=ExecutionSource.EXPIRY,
-                    sec_type="OPT",
-                    con_id=con_id,
-                    local_symbol=e.local_symbol,
-                    side=close_side,
-                    quantity=n,
-                    price=0.0,
-                    multiplier=e.multiplier,
-                    expiry=e.expiry,
-                    strike=e.strike,
-                    right=e.right,
-                    **base,  # type: ignore[arg-type]
-                )
-            )
+            out.append(replace(close, exec_id=f"TW-EXP-{con_id}-{e.expiry}", source=ExecutionSource.EXPIRY))
     stamp = now.astimezone(ET).strftime("%Y%m%dT%H%M%S")
     for sym, extra in sorted(diff.items()):
         p = stock_at_tws.get(sym)

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from ib_async import IB, MarketOrder, Option, Stock
-from procs import Proc, write_env
+from procs import Proc, approve_intent, write_env
 from simproc import Sim, start_sim, stop_sim
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from waiting import wait_for
 
-from shared.db import make_engine, schema_ready, utcnow_iso
+from shared.db import make_engine, schema_ready
 from shared.schema import intents, orders
 
 STRATEGY = (
@@ -40,29 +40,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Sim, Path, Engine]]:
 
 def approve_call(engine: Engine, key: str, call: Any, quantity: int, floor: float) -> None:
     """An approved ``sell_call`` intent, as the dashboard writes one."""
-    now = utcnow_iso()
-    with engine.begin() as conn:
-        conn.execute(
-            insert(intents).values(
-                key=key,
-                source="dashboard",
-                kind="sell_call",
-                action="SELL",
-                sec_type="OPT",
-                symbol=call.symbol,
-                con_id=call.conId,
-                local_symbol=call.localSymbol,
-                expiry=call.lastTradeDateOrContractMonth,
-                strike=call.strike,
-                right="C",
-                quantity=quantity,
-                limit_floor=floor,
-                status="approved",
-                status_reason="",
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    approve_intent(engine, key, call, floor, kind="sell_call", quantity=quantity)
 
 
 def intent_row(engine: Engine, key: str) -> Any:

@@ -85,24 +85,26 @@ def ko_put(ib: IB, offset: int = 0) -> Any:
     return details[len(details) // 2 + offset].contract
 
 
-def approve_intent(engine: Engine, key: str, put: Any, floor: float = 0.0) -> None:
-    """Insert an approved sell-to-open intent for ``put`` (what the dashboard's Approve does)."""
+def approve_intent(
+    engine: Engine, key: str, option: Any, floor: float = 0.0, kind: str = "sell_put", quantity: int = 1
+) -> None:
+    """Insert an approved sell-to-open intent for ``option`` (what the dashboard's Approve does)."""
     now = utcnow_iso()
     with engine.begin() as conn:
         conn.execute(
             insert(intents).values(
                 key=key,
                 source="dashboard",
-                kind="sell_put",
+                kind=kind,
                 action="SELL",
                 sec_type="OPT",
-                symbol=put.symbol,
-                con_id=put.conId,
-                local_symbol=put.localSymbol,
-                expiry=put.lastTradeDateOrContractMonth,
-                strike=put.strike,
-                right="P",
-                quantity=1,
+                symbol=option.symbol,
+                con_id=option.conId,
+                local_symbol=option.localSymbol,
+                expiry=option.lastTradeDateOrContractMonth,
+                strike=option.strike,
+                right=option.right,
+                quantity=quantity,
                 limit_floor=floor,
                 status="approved",
                 status_reason="",
