@@ -44,7 +44,7 @@ DEFAULT_MAX_RETRY = 900.0
 #: Deliveries claimed per :meth:`Dispatcher.run_once`.
 DEFAULT_BATCH = 20
 #: Seconds between runs of the scheduled job.
-DEFAULT_INTERVAL = 5.0
+DEFAULT_INTERVAL = 1.0
 
 _d = alert_deliveries
 

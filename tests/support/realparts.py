@@ -83,15 +83,20 @@ class Certs:
     server_context: ssl.SSLContext
 
 
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+def make_certs(directory: Path) -> Certs:
+    """A throw-away CA (its PEM in ``directory``) and a server context for 127.0.0.1 / localhost."""
     ca = trustme.CA()
     server_cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca_file = directory / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_cert.configure_cert(ctx)
     return Certs(ca_file=ca_file, server_context=ctx)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("ca"))
 
 
 # --- SMTP ---------------------------------------------------------------------------------------
@@ -102,6 +107,7 @@ class Received:
     content: bytes
     tls: bool
     authenticated: bool
+    received_at: float = field(default_factory=time.time)  # epoch seconds, when the server accepted it
 
 
 @dataclass
