@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
+# honcho reads no env file: each process reads .env itself (pydantic-settings), where a variable set in the
+# shell wins over .env (DASHBOARD_PORT=7002 make run binds 7002). honcho's own .env loading would override
+# the shell. Precedence: shell environment > .env > defaults; Procfile.demo's `env X=…` overrides both.
+HONCHO := $(VENV)/bin/honcho --env /dev/null
 
 .PHONY: run start test lint typecheck pytest browser-deps clean
 
@@ -25,11 +29,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 ## run: the whole service on the built-in simulator (no IBKR account needed); dashboard on :7001
 run: $(STAMP) .env
-	$(VENV)/bin/honcho -f Procfile.demo start
+	$(HONCHO) -f Procfile.demo start
 
 ## start: the service against the TWS / IB Gateway named in .env
 start: $(STAMP) .env
-	$(VENV)/bin/honcho -f Procfile start
+	$(HONCHO) -f Procfile start
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

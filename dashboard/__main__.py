@@ -12,9 +12,11 @@ from waitress import create_server
 
 from dashboard import create_app
 from dashboard.runtime import Heartbeat, wait_for_schema
+from shared.alerts import Dispatcher
 from shared.config import CONFIG_EXIT_CODE, load_or_exit
 from shared.db import make_engine
 from shared.logsetup import mask_also, setup_logging
+from shared.watchdog import Watchdog
 
 log = logging.getLogger("dashboard")
 
@@ -57,8 +59,20 @@ def main() -> int:
         app = create_app(config, engine)
         mask_also(str(app.secret_key))  # a key generated into data/ is a secret as well
         server = create_server(app, host=host, port=port, threads=8, ident="thetawheel-dashboard")
+        watchdog = Watchdog.for_process(engine, config, "dashboard", log)
+        dispatcher = Dispatcher(engine, settings, config.strategy.alerts, "dashboard")
+
+        def watch() -> None:
+            """After each beat: report components that died, and send pending alerts (so they still go
+            out when every other process is down)."""
+            watchdog.check()
+            dispatcher.run_once()
+
         heartbeat = Heartbeat(
-            engine, interval=config.strategy.schedule.heartbeat_seconds, detail=f"http://{host}:{port}"
+            engine,
+            interval=config.strategy.schedule.heartbeat_seconds,
+            detail=f"http://{host}:{port}",
+            watch=watch,
         )
         heartbeat.start()
         shown = f"[{host}]" if ":" in host else host

@@ -78,12 +78,20 @@ def write_heartbeat(engine: Engine, state: str, started_at: str, detail: str = "
 
 
 class Heartbeat:
-    """A daemon thread that writes the dashboard's heartbeat every ``interval`` seconds."""
+    """A daemon thread that writes the dashboard's heartbeat every ``interval`` seconds, and after each beat
+    runs ``watch`` (e.g. :meth:`shared.watchdog.Watchdog.check`: the dashboard watches the others too)."""
 
-    def __init__(self, engine: Engine, interval: float = 10.0, detail: str = "") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        interval: float = 10.0,
+        detail: str = "",
+        watch: Callable[[], object] | None = None,
+    ) -> None:
         self.engine = engine
         self.interval = interval
         self.detail = detail
+        self.watch = watch
         self.started_at = utcnow_iso()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dashboard-heartbeat", daemon=True)
@@ -109,3 +117,8 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._beat("running")
+            if self.watch is not None:
+                try:
+                    self.watch()
+                except Exception:  # the watchdog must not stop the heartbeat
+                    log.exception("the component watchdog failed")

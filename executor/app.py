@@ -20,6 +20,7 @@ from executor.guards import Coverage, naked_call_reason
 from executor.lifecycle import AtTws, resolve
 from executor.recording import OrderBook
 from executor.store import ExecutorStore
+from shared.ibwait import wait_until
 from shared.optionmath import PENNY_ALL_PRICES_CLASSES, mid, option_tick, round_to_tick
 from shared.runtime import Component
 from shared.trade import Intent, IntentKind, IntentStatus, OrderStatus
@@ -162,6 +163,9 @@ class Executor(Component):
         self.add_job(self.place_approved, self.strategy.schedule.executor_poll_seconds, "place")
         self.add_job(self._alert_fills, 1.0, "fill-alerts", first_now=False)
         self._watcher = asyncio.ensure_future(self.watch_intents())
+        from executor.repricer import Repricer  # issue 8: the repricing ladder and cancels (own module, job)
+
+        Repricer(self).schedule()
 
     async def _alert_fills(self) -> None:
         self.book.alert_fills()
@@ -303,18 +307,17 @@ class Executor(Component):
         self.book.record_status(trade)
 
     async def _wait_price(self, ticker: Any, intent: Intent) -> float | None:
-        """The limit from the first two-sided quote, waiting on the ticker's updates (not polling)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + QUOTE_TIMEOUT_SECONDS
-        while True:
+        """The limit from the first two-sided quote, woken by ticker events (not polling)."""
+
+        def two_sided() -> bool:
             bid, ask = ticker.bid, ticker.ask
-            if bid is not None and ask is not None and math.isfinite(bid) and math.isfinite(ask) and ask > 0:
-                return limit_price(bid, ask, intent.action.value, intent.limit_floor, intent.symbol)
-            left = deadline - loop.time()
-            if left <= 0:
-                return None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ticker.updateEvent, left)
+            return (
+                bid is not None and ask is not None and math.isfinite(bid) and math.isfinite(ask) and ask > 0
+            )
+
+        if not await wait_until(self.ib, two_sided, QUOTE_TIMEOUT_SECONDS):
+            return None
+        return limit_price(ticker.bid, ticker.ask, intent.action.value, intent.limit_floor, intent.symbol)
 
     # -- events ----------------------------------------------------------------------------------------
     def _on_status(self, trade: Trade) -> None:

@@ -7,7 +7,6 @@ for every option held), and the wheel-cycle ledger (:mod:`monitor.wheel`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +15,10 @@ from sqlalchemy import delete, insert
 
 from monitor.snapshot import account_row, model_delta, position_row, underlying_price
 from monitor.wheel import WheelLedger
-from shared.backup import backup_now
+from shared.backup import STRATEGY_CHECK_SECONDS, backup_now, backup_strategy
 from shared.db import upsert, utcnow_iso
 from shared.ibcodes import tip
+from shared.ibwait import wait_until
 from shared.migrate import upgrade
 from shared.pacing import LineBudgetExceeded
 from shared.runtime import Component
@@ -53,6 +53,8 @@ class Monitor(Component):
         # backups run whether or not TWS is reachable; PostgreSQL users back up with pg_dump
         if self.settings.BACKUP_INTERVAL_MINUTES > 0 and self.engine.dialect.name == "sqlite":
             self.add_job(self.backup, self.settings.BACKUP_INTERVAL_MINUTES * 60, "backup", first_now=False)
+        if self.settings.BACKUP_INTERVAL_MINUTES > 0:  # the strategy file: at start, then on every change
+            self.add_job(self.backup_strategy, STRATEGY_CHECK_SECONDS, "strategy-backup")
 
     async def backup(self) -> None:
         """Online backup of the database into data/backups/, keeping BACKUP_KEEP (:mod:`shared.backup`)."""
@@ -65,6 +67,28 @@ class Monitor(Component):
             self.alert("warning", "backup", "Database backup failed", str(err), dedup_key="backup-failed")
             return
         self.log.info("database backed up to %s (%d old backup(s) removed)", path, len(removed))
+
+    async def backup_strategy(self) -> None:
+        """Copy the strategy file into data/backups/ when its content changed (:mod:`shared.backup`)."""
+        source = self.settings.THETAWHEEL_CONFIG
+        try:
+            path, removed = await asyncio.to_thread(
+                backup_strategy, source, self.settings.DATABASE_URL, self.settings.BACKUP_KEEP
+            )
+        except Exception as err:
+            self.log.error("strategy file backup failed: %s", err)
+            self.alert(
+                "warning",
+                "backup",
+                "Strategy file backup failed",
+                str(err),
+                dedup_key="strategy-backup-failed",
+            )
+            return
+        if path is not None:
+            self.log.info(
+                "strategy file %s backed up to %s (%d old copies removed)", source, path, len(removed)
+            )
 
     async def on_connected(self, ib: IB) -> None:
         """Hook portfolio updates once (the connection manager restores the greeks streams itself)."""
@@ -123,18 +147,10 @@ class Monitor(Component):
             self._over_budget.discard(con_id)
         return new
 
-    @staticmethod
-    async def _await_greeks(tickers: list[Ticker], timeout: float = GREEKS_WAIT_SECONDS) -> None:
-        """Give fresh subscriptions up to ``timeout`` seconds to deliver model greeks (waits on their
-        update events, not a polling loop)."""
-
-        async def greeks(t: Ticker) -> None:
-            while t.modelGreeks is None:
-                await t.updateEvent
-
-        if tickers:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*(greeks(t) for t in tickers)), timeout)
+    async def _await_greeks(self, tickers: list[Ticker], timeout: float = GREEKS_WAIT_SECONDS) -> None:
+        """Give fresh subscriptions up to ``timeout`` seconds to deliver model greeks (woken by ib_async's
+        ticker events, not a polling loop)."""
+        await wait_until(self.ib, lambda: all(t.modelGreeks is not None for t in tickers), timeout)
 
     async def refresh(self) -> None:
         """Write one account snapshot, replace the positions table with TWS's portfolio and update the

@@ -25,6 +25,8 @@ from shared.ledgerstore import (
 from shared.schema import cycles
 from shared.trade import CycleStage, Execution, ExecutionSource, LegKind, Right, Side
 
+#: Seconds a difference between the ledger and TWS's positions must last before it is logged.
+WARN_AFTER_SECONDS = 60.0
 #: alert(severity, category, title, body, dedup_key)
 AlertFn = Callable[[str, str, str, str, str], None]
 
@@ -85,6 +87,7 @@ class WheelLedger:
         self.log = log
         self.alert = alert
         self._warned: set[str] = set()
+        self._first_seen: dict[str, datetime] = {}
         self._error: str | None = None
 
     def on_commission(self, exec_id: str, commission: float) -> None:
@@ -102,10 +105,7 @@ class WheelLedger:
         try:
             state = self._build(now)
             rec = missing_executions(state, held_positions(items), now)
-            for warning in rec.warnings:
-                if warning not in self._warned:
-                    self._warned.add(warning)
-                    self.log.warning(warning)
+            self._warn(rec.warnings, now)
             if rec.executions:
                 for e in rec.executions:
                     self.log.info(
@@ -129,6 +129,17 @@ class WheelLedger:
         before = self._stages()
         write_cycles(self.engine, state, now)
         self._announce(before, state)
+
+    def _warn(self, warnings: list[str], now: datetime) -> None:
+        """Log each difference once, and only when it lasted :data:`WARN_AFTER_SECONDS` (TWS's position
+        report may trail an execution by a moment: that is not a difference worth a warning)."""
+        seen = set(warnings)
+        self._first_seen = {w: t for w, t in self._first_seen.items() if w in seen}
+        for warning in warnings:
+            first = self._first_seen.setdefault(warning, now)
+            if warning not in self._warned and (now - first).total_seconds() >= WARN_AFTER_SECONDS:
+                self._warned.add(warning)
+                self.log.warning(warning)
 
     def _build(self, now: datetime) -> LedgerState:
         with self.engine.connect() as conn:

@@ -11,8 +11,6 @@ historical-data pacer (:class:`shared.pacing.HistoricalPacer`) and are read once
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from ib_async import IB, Contract, Option, Stock, Ticker
 
 from scanner.preselect import expiries_in_window, strikes_to_check
 from scanner.screen import OptionQuote
+from shared.ibwait import wait_until
 from shared.optionmath import calendar_dte
 from shared.pacing import HistoricalPacer, LineBudget
 from shared.strategy import EntryRules, PutRules
@@ -111,9 +110,10 @@ def _open_interest(t: Ticker, right: Right) -> float | None:
     return value if _finite(value) else None
 
 
-async def _wait_quotes(tickers: list[Ticker], right: Right) -> None:
+async def _wait_quotes(ib: IB, tickers: list[Ticker], right: Right) -> None:
     """Wait up to :data:`QUOTE_WAIT_SECONDS` until every ticker has a bid, an ask, model greeks and open
-    interest, waking on the tickers' update events (not a polling loop); then screen what arrived."""
+    interest, waking on ib_async's ``pendingTickersEvent`` (one per batch of updates), not a polling
+    loop; then screen what arrived."""
 
     def complete(t: Ticker) -> bool:
         return (
@@ -123,12 +123,7 @@ async def _wait_quotes(tickers: list[Ticker], right: Right) -> None:
             and _open_interest(t, right) is not None
         )
 
-    async def ready(t: Ticker) -> None:
-        while not complete(t):
-            await t.updateEvent
-
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*(ready(t) for t in tickers)), QUOTE_WAIT_SECONDS)
+    await wait_until(ib, lambda: all(complete(t) for t in tickers), QUOTE_WAIT_SECONDS)
 
 
 def _quote(t: Ticker, symbol: str, spot: float, right: Right) -> OptionQuote:
@@ -167,7 +162,7 @@ async def _read_quotes(
         async with lines.hold(len(batch), LINE_WAIT_SECONDS):
             tickers = [ib.reqMktData(c, "101", False, False) for c in batch]
             try:
-                await _wait_quotes(tickers, right)
+                await _wait_quotes(ib, tickers, right)
                 quotes.extend(_quote(t, symbol, spot, right) for t in tickers)
             finally:
                 for c in batch:

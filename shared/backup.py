@@ -10,11 +10,15 @@
 - :func:`restore` refuses while any component's heartbeat is fresh (the service is running). It checks the
   backup's integrity, saves the current database as ``pre-restore-…db`` beside the backups, then puts
   the backup in place and marks the restored heartbeats stopped.
+- :func:`backup_strategy` copies the strategy file (``THETAWHEEL_CONFIG``) into the same folder as
+  ``<name>-strategy-YYYYmmddTHHMMSSZ.toml`` when its content differs from the newest such copy (SHA-256),
+  keeping ``BACKUP_KEEP``. The monitor runs it at start and every :data:`STRATEGY_CHECK_SECONDS`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import sqlite3
@@ -30,6 +34,9 @@ from shared.heartbeat import STALE_AFTER_SECONDS
 PRE_RESTORE_PREFIX = "pre-restore-"
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _STAMP_PATTERN = r"-\d{8}T\d{6}Z(-\d+)?\.db"
+#: Seconds between the monitor's checks of the strategy file for changes.
+STRATEGY_CHECK_SECONDS = 60.0
+_STRATEGY_INFIX = "-strategy-"
 
 
 class BackupError(RuntimeError):
@@ -193,3 +200,60 @@ def backup_now(database_url: str, keep: int) -> tuple[Path, list[Path]]:
     """:func:`make_backup`, then :func:`prune` to ``keep``: ``(new backup, deleted backups)``."""
     path = make_backup(database_url)
     return path, prune(database_url, keep)
+
+
+def _strategy_folder_and_prefix(database_url: str) -> tuple[Path, str]:
+    """Where strategy copies go, and their name prefix: beside the database backups, named after the
+    database (``thetawheel-strategy-…``, ``demo-strategy-…``), so the demo's and the real ones never mix.
+    Without a SQLite file (PostgreSQL) they go to ``data/backups/thetawheel-strategy-…``."""
+    try:
+        db = database_file(database_url)
+    except BackupError:
+        return Path("data") / "backups", f"thetawheel{_STRATEGY_INFIX}"
+    return backup_dir(db), f"{db.stem}{_STRATEGY_INFIX}"
+
+
+def strategy_backups(database_url: str) -> list[Path]:
+    """The copies of the strategy file, oldest first (by the time in their name, then their number)."""
+    folder, prefix = _strategy_folder_and_prefix(database_url)
+    pattern = re.compile(re.escape(prefix) + r"(\d{8}T\d{6}Z)(?:-(\d+))?\.toml")
+    found = []
+    for path in folder.glob(f"{prefix}*.toml"):
+        match = pattern.fullmatch(path.name)
+        if match and path.is_file():
+            found.append(((match.group(1), int(match.group(2) or 0)), path))
+    return [path for _, path in sorted(found)]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def backup_strategy(
+    strategy_file: Path, database_url: str, keep: int, now: datetime | None = None
+) -> tuple[Path | None, list[Path]]:
+    """Copy ``strategy_file`` into the backup folder if its content differs from the newest copy (or there
+    is none); then keep the ``keep`` newest copies. Returns ``(new copy or None, deleted copies)``.
+
+    Raises ``OSError`` when the strategy file cannot be read (e.g. it was deleted) or the copy written."""
+    data = Path(strategy_file).read_bytes()
+    existing = strategy_backups(database_url)
+    if existing and _digest(existing[-1].read_bytes()) == _digest(data):
+        return None, []
+    folder, prefix = _strategy_folder_and_prefix(database_url)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = _stamp(now)
+    final, n = folder / f"{prefix}{stamp}.toml", 1
+    while final.exists():
+        final, n = folder / f"{prefix}{stamp}-{n}.toml", n + 1
+    partial = final.with_name(final.name + ".partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    copies = strategy_backups(database_url)
+    old = copies[:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return final, old

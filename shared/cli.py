@@ -2,7 +2,9 @@
 
 - ``thetawheel doctor [--timeout S]``: connect to TWS as each component would and print what was found
   (:mod:`shared.doctor`); exit 0 healthy, 1 a problem, 2 a configuration error.
-- ``thetawheel config check``: validate ``.env`` and the strategy file, print every problem; exit 0 or 2.
+- ``thetawheel config check``: validate ``.env`` and the strategy file, and that the database and ``LOG_DIR``
+  can be created and ``DASHBOARD_HOST`` is loopback (:func:`shared.config.check_config`); print every
+  problem; exit 0 or 2.
 - ``thetawheel backup``: back up the database now (:mod:`shared.backup`), keeping ``BACKUP_KEEP``.
 - ``thetawheel restore FILE``: put a backup in place of the database; refused while the service runs.
 - ``thetawheel ledger rebuild``: recompute every wheel cycle from the stored executions; exit 0, or 2
@@ -148,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="configuration commands")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
-    check = config_sub.add_parser("check", help="validate .env and the strategy file, list every problem")
+    check = config_sub.add_parser(
+        "check", help="validate .env, the strategy file, the database and log paths; list every problem"
+    )
     check.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     check.set_defaults(func=cmd_config_check)
 

@@ -12,6 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class DatabaseUrlError(ValueError):
+    """``DATABASE_URL`` names a database that cannot be used; ``str()`` is one line naming the key."""
+
 
 #: Milliseconds a SQLite connection waits for a lock before failing with "database is locked".
 BUSY_TIMEOUT_MS = 10_000
@@ -46,13 +52,31 @@ def make_engine(url: str) -> Engine:
     """Create an engine for ``url`` (``DATABASE_URL``).
 
     For SQLite the parent folder is created, and every connection gets WAL mode, a busy timeout of
-    :data:`BUSY_TIMEOUT_MS` and foreign keys on. Other back ends (PostgreSQL) are used as given.
+    :data:`BUSY_TIMEOUT_MS` and foreign keys on. PostgreSQL is used as given. Raises
+    :class:`DatabaseUrlError` (one line naming ``DATABASE_URL``) for another database, a missing driver or
+    a folder that cannot be created; :func:`shared.config.load_config` reports these before a process
+    gets here.
     """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError("DATABASE_URL: not a database URL") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(f"DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
+    if backend != "sqlite":
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except ImportError as err:
+            raise DatabaseUrlError(f"DATABASE_URL: the {backend} driver is not installed ({err})") from None
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DatabaseUrlError(
+                f"DATABASE_URL: cannot create the folder {folder} for the database: {err.strerror or err}"
+            ) from None
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine

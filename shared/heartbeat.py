@@ -1,11 +1,14 @@
 """Component heartbeats: each process upserts its own row in ``heartbeats`` every few seconds.
 
-A component whose heartbeat is older than :data:`STALE_AFTER_SECONDS` is shown as down.
+A component whose heartbeat is older than :data:`STALE_AFTER_SECONDS` is shown as down, and the other
+processes' watchdogs (:mod:`shared.watchdog`) raise an alert after ``HEARTBEAT_STALE_SECONDS`` (the same
+60 s by default) unless its last state is ``stopped``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime
 
 from sqlalchemy import Engine, select
@@ -27,6 +30,7 @@ class Heartbeat:
         self.state = "starting"
         self.detail = ""
         self.client_id: int | None = None
+        self._writing = threading.Lock()  # one write at a time, so the newest state is written last
 
     def set(self, state: str, detail: str = "", client_id: int | None = None) -> None:
         """Record a new state (and beat at once)."""
@@ -41,8 +45,12 @@ class Heartbeat:
         self.beat()
 
     def beat(self) -> None:
-        """Upsert the row with the current time."""
-        with self.engine.begin() as conn:
+        """Upsert the row with the current time.
+
+        Writes are serialized and read the state inside the lock: a beat still running in a worker thread
+        when the process records ``stopped`` cannot overwrite ``stopped`` afterwards (which would make the
+        other processes report a clean stop as an outage)."""
+        with self._writing, self.engine.begin() as conn:
             upsert(
                 conn,
                 heartbeats,

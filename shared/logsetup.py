@@ -137,7 +137,8 @@ def log_file(component: str, settings: Settings) -> Path:
 def setup_logging(component: str, settings: Settings) -> logging.Logger:
     """Configure the root logger for ``component`` and return the component's logger.
 
-    Writes text to stderr and to :func:`log_file` (rotated daily, :data:`LOG_BACKUPS` kept).
+    Writes text to stderr and to :func:`log_file` (rotated daily, :data:`LOG_BACKUPS` kept). Raises
+    :class:`shared.config.ConfigError` naming ``LOG_DIR`` when the file cannot be created there.
     """
     global _active_mask
     root = logging.getLogger()
@@ -148,10 +149,16 @@ def setup_logging(component: str, settings: Settings) -> logging.Logger:
     stream = logging.StreamHandler()
     stream.setFormatter(logging.Formatter(LOG_FORMAT))
     path = log_file(component, settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file = logging.handlers.TimedRotatingFileHandler(
-        path, when="midnight", backupCount=LOG_BACKUPS, encoding="utf-8", utc=True
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = logging.handlers.TimedRotatingFileHandler(
+            path, when="midnight", backupCount=LOG_BACKUPS, encoding="utf-8", utc=True
+        )
+    except OSError as err:  # load_config checked LOG_DIR already; this is the last line of defence
+        from shared.config import ConfigError, folder_problem
+
+        problem = folder_problem(path.parent) or f"cannot write {path}: {err.strerror or err}"
+        raise ConfigError(f"LOG_DIR: {problem}") from None
     file.setFormatter(JsonFormatter(component) if settings.LOG_JSON else logging.Formatter(LOG_FORMAT))
     for handler in (stream, file):
         handler.addFilter(mask)

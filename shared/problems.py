@@ -9,6 +9,7 @@ overrides reuse it for their nested keys.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, Literal, get_args, get_origin
 
 import annotated_types as at
@@ -19,6 +20,28 @@ from pydantic.fields import FieldInfo
 SECRET_KEY_PARTS = ("PASSWORD", "TOKEN", "SECRET")
 #: Unknown keys are listed with every allowed key when a section has at most this many.
 MAX_KEYS_LISTED = 12
+#: The password of a URL (``postgresql://user:password@host/db``), never echoed back.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:)[^@/\s]*(?=@)")
+#: Error types of a number field given text (``delta_min = "0.15"`` in TOML).
+_NUMBER_TYPES = ("float_type", "int_type")
+
+
+def hide_url_password(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\g<head>***", text)
+
+
+def non_utf8_lines(raw: bytes) -> list[tuple[int, str, int]]:
+    """The lines of ``raw`` that are not UTF-8: ``(line number, the line decoded with replacement
+    characters, the first bad byte)``. A UTF-8 sequence never contains a newline byte, so each line can be
+    decoded on its own."""
+    out = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            out.append((number, line.decode("utf-8", errors="replace"), line[err.start]))
+    return out
 
 
 def _field_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, Any]:
@@ -86,8 +109,18 @@ def problem_lines(err: ValidationError, model: type[BaseModel] | None = None, pr
             msg = _unknown_key(section, str(loc[-1]) if loc else "", top_level=len(loc) == 1)
         got = item.get("input")
         secret = any(part in key.upper() for part in SECRET_KEY_PARTS)
-        if kind not in ("extra_forbidden", "missing") and not isinstance(got, dict | list) and not secret:
-            msg = f"{msg} (got {got!r})"
+        if kind in _NUMBER_TYPES and isinstance(got, bool):
+            msg = f"{msg}, not true or false"
+        elif kind in _NUMBER_TYPES and isinstance(got, str):
+            msg = f"{msg}; write the number without quotes"
+        echo = "(got " not in msg and ", got " not in msg  # a validator's message may say it already
+        if (
+            echo
+            and kind not in ("extra_forbidden", "missing")
+            and not isinstance(got, dict | list)
+            and not secret
+        ):
+            msg = f"{msg} (got {hide_url_password(repr(got))})"
         hint = allowed_values(info) if info is not None and kind != "extra_forbidden" else ""
         if hint and kind != "literal_error":
             msg = f"{msg} — allowed: {hint}"

@@ -28,6 +28,7 @@ from shared.heartbeat import Heartbeat, is_alive
 from shared.ibconn import IBConnection
 from shared.logsetup import setup_logging
 from shared.migrate import SchemaNewerError
+from shared.watchdog import Watchdog
 
 #: Seconds between checks while waiting for the schema or the monitor.
 READINESS_POLL_SECONDS = 1.0
@@ -112,16 +113,24 @@ class Component(ABC):
 
         from apscheduler.util import undefined
 
+        coroutine = asyncio.iscoroutinefunction(func)
         self.scheduler.add_job(
-            self._tracked(func) if asyncio.iscoroutinefunction(func) else func,
+            self._tracked(_single_flight(func)) if coroutine else func,
             "interval",
             seconds=seconds,
             id=job_id,
-            max_instances=1,
+            # a coroutine job guards itself (_single_flight): a run requested while one is under way
+            # returns at once instead of APScheduler logging "maximum number of running instances"
+            max_instances=3 if coroutine else 1,
             coalesce=True,
             next_run_time=datetime.now(UTC) if first_now else undefined,
             misfire_grace_time=None,
         )
+
+    async def _beat(self) -> None:
+        """The heartbeat job: the write runs in a worker thread. A coroutine job, so that a stop cancels it
+        quietly; APScheduler would log a cancelled thread job as an error."""
+        await asyncio.to_thread(self.heartbeat.beat)
 
     def _tracked(self, func: Any) -> Any:
         """Wrap a coroutine job so that a stop can cancel it and wait for its clean-up."""
@@ -190,9 +199,9 @@ class Component(ABC):
         if self.stop_event.is_set():
             return 0
         self.heartbeat.set("starting", "waiting for TWS")
-        self.add_job(
-            self.heartbeat.beat, self.strategy.schedule.heartbeat_seconds, "heartbeat", first_now=False
-        )
+        self.add_job(self._beat, self.strategy.schedule.heartbeat_seconds, "heartbeat", first_now=False)
+        watchdog = Watchdog.for_process(self.engine, self.config, self.name, self.log)  # the others' beats
+        self.add_job(watchdog.run, watchdog.interval, "watchdog", first_now=False)
         dispatcher = Dispatcher(self.engine, self.settings, self.strategy.alerts, self.name)
         dispatcher.start(self.scheduler)
         self.scheduler.start()
@@ -221,6 +230,24 @@ class Component(ABC):
         await self.conn.close()
         self.heartbeat.set("stopped", "stopped by signal")
         return 0
+
+
+def _single_flight(func: Any) -> Any:
+    """Wrap a coroutine job so that a call made while a previous one still runs returns at once."""
+    running = False
+
+    @functools.wraps(func)
+    async def run() -> None:
+        nonlocal running
+        if running:
+            return
+        running = True
+        try:
+            await func()
+        finally:
+            running = False
+
+    return run
 
 
 def main(component_cls: type[Component]) -> None:

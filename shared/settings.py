@@ -4,18 +4,29 @@ The names are the ones the user's original set-up documents use (``IBKR_HOST``, 
 ``TRADING_MODE``, ``SMTP_SERVER`` …). Every value is validated when a process starts; an invalid or
 unknown key stops the process with one line naming the key (see :func:`shared.config.load_or_exit`).
 
+Precedence: a variable set in the environment (the shell, or ``env X=…`` in ``Procfile.demo``) wins over
+the same key in ``.env``, which wins over the defaults here (pydantic-settings' own order). ``.env`` itself is
+read strictly by :func:`read_env_file`: a key given twice, a line without ``=`` or bytes that are not UTF-8
+are problems, never guessed at. Numbers must be written as numbers: ``IBKR_PORT=7497.0``, ``=true`` or
+``=inf`` are refused, not coerced.
+
 Safety: paper trading is the default. Live trading needs all three of ``TRADING_MODE=live``, a live
 port (7496 TWS / 4001 Gateway) and ``LIVE_TRADING_CONFIRM`` set to :data:`LIVE_CONFIRM_PHRASE`.
 """
 
 from __future__ import annotations
 
+import io
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from dotenv.parser import parse_stream
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.problems import SECRET_KEY_PARTS, hide_url_password, non_utf8_lines
 from shared.twswindows import DEFAULT_WINDOWS, RestartWindow, parse_windows
 
 #: TWS / IB Gateway ports that reach a live (real-money) account.
@@ -24,6 +35,81 @@ LIVE_PORTS = frozenset({7496, 4001})
 PAPER_PORTS = frozenset({7497, 4002})
 #: The exact value ``LIVE_TRADING_CONFIRM`` must have before anything trades real money.
 LIVE_CONFIRM_PHRASE = "I-ACCEPT-REAL-MONEY-RISK"
+#: The databases thetawheel runs on (SQLAlchemy back-end names of ``DATABASE_URL``).
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+
+#: A setting's name at the start of a ``.env`` line (settings are upper case).
+_KEY = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)\b")
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_NOT_FINITE = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"})
+
+
+@dataclass
+class EnvFile:
+    """What :func:`read_env_file` found: the values of the lines it could read, and one line per problem."""
+
+    values: dict[str, str | None] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    #: False when the file is not UTF-8 text: pydantic-settings cannot read it then.
+    readable: bool = True
+
+
+def _key_of(text: str) -> str | None:
+    match = _KEY.match(text)
+    return match.group(1) if match else None
+
+
+def _joined(numbers: list[int]) -> str:
+    words = [str(n) for n in numbers]
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+
+
+def read_env_file(path: str | Path) -> EnvFile:
+    """Read ``path`` (a ``.env`` file) the way python-dotenv does, but report what it would silently
+    accept or guess at: bytes that are not UTF-8, a key given twice (dotenv keeps the last) and a line
+    that is neither ``KEY=value``, a comment nor blank (dotenv drops it). A missing file is no problem."""
+    name = str(path)
+    path = Path(path)
+    if not path.exists():
+        return EnvFile()
+    if path.is_dir():
+        return EnvFile(problems=[f"{name}: is a folder, not a settings file"], readable=False)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return EnvFile(problems=[f"{name}: cannot be read: {err.strerror or err}"], readable=False)
+    out = EnvFile(readable=not non_utf8_lines(raw))
+    found: list[tuple[int, str]] = []  # (line number, problem), sorted by line at the end
+    for number, line, byte in non_utf8_lines(raw):
+        key = _key_of(line) if "=" in line and "\ufffd" not in line.split("=", 1)[0] else None
+        where = f"{key}: {name} line {number}" if key else f"{name} line {number}"
+        found.append((number, f"{where} is not UTF-8 text (byte 0x{byte:02x}); save {name} as UTF-8"))
+    lines_of: dict[str, list[int]] = {}
+    for binding in parse_stream(io.StringIO(raw.decode("utf-8", errors="replace"))):
+        original = binding.original.string
+        text = original.strip()
+        # a binding's text starts with the blank lines before it; its own line comes after them
+        number = binding.original.line + original[: len(original) - len(original.lstrip())].count("\n")
+        if binding.error or (binding.key is not None and binding.value is None):
+            key = _key_of(text)
+            where = f"{key}: {name} line {number}" if key else f"{name} line {number}"
+            what = "cannot be read" if "=" in text else "has no '='"
+            secret = key is not None and any(part in key.upper() for part in SECRET_KEY_PARTS)
+            shown = "" if secret else f": {text!r}"
+            hint = f"write {key or 'KEY'}=value, or start the line with # to make it a comment"
+            found.append((number, f"{where} {what}{shown} ({hint})"))
+            continue
+        if binding.key is None:  # a comment or a blank line
+            continue
+        lines_of.setdefault(binding.key, []).append(number)
+        out.values[binding.key] = binding.value
+    for key, numbers in lines_of.items():
+        if len(numbers) > 1:
+            times = "twice" if len(numbers) == 2 else f"{len(numbers)} times"
+            found.append((numbers[-1], f"{key}: set {times} in {name} (lines {_joined(numbers)}); keep one"))
+    out.problems = [problem for _, problem in sorted(found, key=lambda item: item[0])]
+    return out
 
 
 class Settings(BaseSettings):
@@ -39,6 +125,7 @@ class Settings(BaseSettings):
         extra="forbid",
         case_sensitive=True,
         validate_default=True,
+        allow_inf_nan=False,
     )
 
     # --- TWS / IB Gateway -------------------------------------------------------------------
@@ -138,6 +225,57 @@ class Settings(BaseSettings):
         0, ge=0, description="Executor's lines; 0 = 15 % of IBKR_MARKET_DATA_LINES."
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_as_written(cls, value: Any, info: ValidationInfo) -> Any:
+        """Numbers from ``.env`` must be written as numbers: ``7497.5``, ``7_497``, ``true`` or ``inf``
+        where a port belongs are refused, never rounded or read as 1."""
+        kind = cls.model_fields[info.field_name].annotation if info.field_name else None
+        if kind not in (int, float):
+            return value
+        if isinstance(value, bool):
+            raise ValueError(
+                f"Input should be a {'valid integer' if kind is int else 'valid number'}, not a boolean"
+            )
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.lower() in _NOT_FINITE:
+            raise ValueError("Input should be a finite number")
+        if kind is int and not _INTEGER.match(text):
+            raise ValueError("Input should be a valid integer, written with digits only")
+        if kind is float and not _DECIMAL.match(text):
+            raise ValueError("Input should be a valid number, written like 30 or 0.5")
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_supported(cls, value: str) -> str:
+        """Only SQLite and PostgreSQL URLs, with a driver SQLAlchemy knows."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        shown = hide_url_password(value)
+        examples = "sqlite:///data/thetawheel.db or postgresql://user@host/dbname"
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"not a database URL (got {shown!r}); write it like {examples}") from None
+        backend = url.get_backend_name()
+        if backend not in SUPPORTED_DATABASES:
+            raise ValueError(
+                f"unsupported database {backend!r} (got {shown!r}); thetawheel supports "
+                f"{' and '.join(SUPPORTED_DATABASES)}: {examples}"
+            )
+        try:
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(
+                f"unknown {backend} driver {url.get_driver_name()!r} (got {shown!r}); "
+                f"write it like {examples}"
+            ) from None
+        return value
+
     @field_validator("TWS_RESTART_WINDOWS")
     @classmethod
     def _windows_parse(cls, value: str) -> str:
@@ -202,3 +340,12 @@ class Settings(BaseSettings):
             and self.TWILIO_FROM_NUMBER
             and self.TWILIO_TO_NUMBER
         )
+
+    # --- Component watchdog (shared/watchdog.py) -------------------------------------------------
+    HEARTBEAT_STALE_SECONDS: float = Field(
+        60.0,
+        ge=5,
+        le=3600,
+        description="Seconds without a heartbeat (and no clean stop) after which a component is down: "
+        "one critical alert.",
+    )

@@ -5,6 +5,10 @@ Defaults and their sources are in ``docs/wheel-rules.md`` (tastytrade, thetagang
 Every key is validated; an unknown key or an impossible value is an error naming the key — never a
 silent fallback. Units: deltas are absolute values (0.25 = 25 delta), returns and spreads are
 fractions (0.12 = 12 %), credits are dollars per share, DTE is calendar days.
+
+Values are taken as written, never coerced: a number in quotes (``delta_min = "0.15"``), a boolean where a
+count belongs (``contracts = true``), ``inf`` / ``nan``, and a fraction written as a percent
+(``min_annualized_return = 8``) are errors. The file must be UTF-8 text.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.problems import problem_lines
+from shared.problems import non_utf8_lines, problem_lines
 
 #: Alert severities, lowest first.
 Severity = Literal["info", "warning", "critical"]
@@ -24,8 +28,23 @@ Severity = Literal["info", "warning", "critical"]
 _SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
 
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+class StrategyEncodingError(ValueError):
+    """The strategy file is not UTF-8 text; ``problems`` names each bad line and the key on it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are refused, and values are never coerced: strict types (no ``"0.15"`` for a number,
+    no ``true`` for a count) and finite numbers only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class UniverseRules(_Strict):
@@ -60,6 +79,12 @@ def _delta(default: float) -> Any:
     return Field(default, gt=0, lt=1)
 
 
+def _fraction(default: float, positive: bool = False) -> Any:
+    """A fraction (0.12 = 12 %), at most 1; a value written as a percent is refused by
+    :meth:`EntryRules._not_a_percent`."""
+    return Field(default, gt=0, le=1) if positive else Field(default, ge=0, le=1)
+
+
 def _dte(default: int) -> Any:
     """Calendar days to expiry."""
     return Field(default, ge=0, le=730)
@@ -82,8 +107,19 @@ class EntryRules(_Strict):
     min_credit: float = Field(0.10, ge=0)
     min_annualized_return: float
     min_open_interest: int = Field(100, ge=0)
-    max_spread_pct: float = Field(0.10, gt=0, le=2)
+    max_spread_pct: float = _fraction(0.10, positive=True)
     max_candidates_per_symbol: int = Field(3, ge=1, le=50)
+
+    @field_validator("min_annualized_return", "max_spread_pct", mode="before")
+    @classmethod
+    def _not_a_percent(cls, value: Any) -> Any:
+        """``min_annualized_return = 8`` means 8 %: say how to write it rather than a bare bound."""
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and 1 < value < float("inf"):
+            raise ValueError(
+                f"is a fraction (0.08 = 8 %), got {value:g}; for {value:g} % write {value / 100:g}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _ranges(self) -> Self:
@@ -107,7 +143,7 @@ class PutRules(EntryRules):
     delta_min: float = _delta(0.15)
     delta_max: float = _delta(0.30)
     delta_target: float = _delta(0.25)
-    min_annualized_return: float = Field(0.12, ge=0, le=10)
+    min_annualized_return: float = _fraction(0.12)
 
 
 class CallRules(EntryRules):
@@ -122,7 +158,7 @@ class CallRules(EntryRules):
     delta_min: float = _delta(0.20)
     delta_max: float = _delta(0.35)
     delta_target: float = _delta(0.30)
-    min_annualized_return: float = Field(0.05, ge=0, le=10)
+    min_annualized_return: float = _fraction(0.05)
     strike_at_or_above_cost_basis: bool = True
 
 
@@ -130,6 +166,22 @@ class OrderRules(_Strict):
     """Order sizing defaults for the executor."""
 
     contracts: int = Field(1, ge=1, le=100, description="Contracts per approved opportunity.")
+
+    # -- repricing ladder and cancels (executor/ladder.py, executor/repricer.py; wheel-rules "Order
+    # execution"): every reprice_seconds a working order's limit moves reprice_fraction of the way to the
+    # natural price (bid for a SELL, ask for a BUY), at most reprice_max_steps steps, never past the intent's
+    # floor; unfilled orders are cancelled deadline_minutes after their intent's approval and 5 minutes
+    # before the close of the regular session.
+    reprice_seconds: float = Field(
+        30.0, ge=1, le=3600, description="Seconds between two repricing steps of a working order."
+    )
+    reprice_fraction: float = Field(
+        0.25, gt=0, le=1, description="Fraction of the way from the limit to the natural price per step."
+    )
+    reprice_max_steps: int = Field(4, ge=0, le=20, description="Repricing steps per order; 0 = never.")
+    deadline_minutes: int = Field(
+        0, ge=0, le=1440, description="Cancel an unfilled order this long after approval; 0 = no deadline."
+    )
 
 
 class AlertRules(_Strict):
@@ -193,7 +245,7 @@ class Strategy(_Strict):
                     problems.append(f"overrides.{sym}.{section}: must be a table of {section} rules")
                     continue
                 try:
-                    model.model_validate(getattr(self, section).model_dump() | given)
+                    model.model_validate(getattr(self, section).model_dump() | given, strict=True)
                 except ValidationError as err:  # name the nested key: overrides.KO.puts.delta_min
                     problems.extend(problem_lines(err, model, f"overrides.{sym}.{section}."))
         if problems:
@@ -216,12 +268,32 @@ class Strategy(_Strict):
         return self._rules_for(symbol, "calls", self.calls)
 
 
+def _encoding_problems(raw: bytes) -> list[str]:
+    """One line per line of ``raw`` that is not UTF-8, naming the key on it (``puts.delta_min: line 7 …``)."""
+    bad = {number: byte for number, _, byte in non_utf8_lines(raw)}
+    problems, table = [], ""
+    for number, line in enumerate(raw.decode("utf-8", errors="replace").split("\n"), start=1):
+        header, key = _TABLE.match(line), _TOML_KEY.match(line)
+        if header:
+            table = header.group(1)
+        if number not in bad:
+            continue
+        parts = (table, key.group(1).strip() if key else "")
+        name = ".".join(p for p in parts if p and "\ufffd" not in p)  # a part with the bad byte: unnamed
+        where = f"{name}: line {number}" if name else f"line {number}"
+        problems.append(f"{where} is not UTF-8 text (byte 0x{bad[number]:02x}); save the file as UTF-8")
+    return problems
+
+
 def load_strategy(path: Path) -> Strategy:
     """Read and validate the TOML strategy file.
 
-    Raises ``FileNotFoundError`` when missing, ``tomllib.TOMLDecodeError`` on bad TOML and
-    ``pydantic.ValidationError`` on unknown keys or impossible values.
+    Raises ``FileNotFoundError`` when missing, :class:`StrategyEncodingError` when it is not UTF-8,
+    ``tomllib.TOMLDecodeError`` on bad TOML and ``pydantic.ValidationError`` on unknown keys or impossible
+    values.
     """
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    return Strategy.model_validate(data)
+    raw = path.read_bytes()
+    problems = _encoding_problems(raw)
+    if problems:
+        raise StrategyEncodingError(problems)
+    return Strategy.model_validate(tomllib.loads(raw.decode("utf-8")))

@@ -9,6 +9,7 @@ untouched.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -17,6 +18,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 import pybreaker
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, and_, or_, select, update
 
 from shared.alerts.breaker import (
@@ -90,6 +92,7 @@ class Dispatcher:
         self._engine = engine
         self._rules = rules
         self._stale_after = stale_after_seconds
+        self._running = False
         self._max_retry = max_retry_seconds
         self._batch = batch_size
         self._clock = clock
@@ -134,17 +137,33 @@ class Dispatcher:
         return sent
 
     def start(self, scheduler: Scheduler, *, interval_seconds: float = DEFAULT_INTERVAL) -> Any:
-        """Add :meth:`run_once` to an APScheduler 3 scheduler every ``interval_seconds``; return the job."""
+        """Add :meth:`run_once` to an APScheduler 3 scheduler every ``interval_seconds``; return the job.
+
+        On an ``AsyncIOScheduler`` (the processes') it runs in a worker thread from a coroutine job."""
+        in_loop = isinstance(scheduler, AsyncIOScheduler)  # the processes' scheduler: a coroutine job
         return scheduler.add_job(
-            self.run_once,
+            self._run_in_thread if in_loop else self.run_once,
             "interval",
             seconds=interval_seconds,
             id=f"alerts-dispatch-{self.claimer}",
             name="alerts dispatcher",
-            max_instances=1,
+            # _run_in_thread skips a run while one is under way, so no "maximum number of running instances"
+            max_instances=3 if in_loop else 1,
             coalesce=True,
             replace_existing=True,
         )
+
+    async def _run_in_thread(self) -> None:
+        """The scheduled job: :meth:`run_once` in a worker thread, skipped while a run is under way. A
+        coroutine job, so that a process stopping mid-send cancels it quietly instead of APScheduler logging
+        an error with a traceback."""
+        if self._running:
+            return
+        self._running = True
+        try:
+            await asyncio.to_thread(self.run_once)
+        finally:
+            self._running = False
 
     # --- steps ------------------------------------------------------------------------------
     def _claim(self, channels: Sequence[str]) -> list[dict[str, Any]]:

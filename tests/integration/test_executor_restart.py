@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from ib_async import IB
 from procs import Proc, approve_intent, ko_put, write_env
+from runtime_helpers import session_start
 from simproc import Sim, start_sim, stop_sim
 from sqlalchemy import Engine, delete, select, update
 from waiting import wait_for
@@ -33,7 +34,7 @@ STRATEGY = (
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Sim, Path, Engine]]:
-    sim = start_sim(178)
+    sim = start_sim(178, "--start", session_start())  # mid-session: far from the close cancel
     engine = make_engine(f"sqlite:///{write_env(tmp_path, sim.port, STRATEGY)}")
     try:
         yield sim, tmp_path, engine

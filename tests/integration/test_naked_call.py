@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from ib_async import IB, MarketOrder, Option, Stock
 from procs import Proc, approve_intent, write_env
+from runtime_helpers import session_start
 from simproc import Sim, start_sim, stop_sim
 from sqlalchemy import Engine, select
 from waiting import wait_for
@@ -29,7 +30,7 @@ STRATEGY = (
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Sim, Path, Engine]]:
-    sim = start_sim(178)
+    sim = start_sim(178, "--start", session_start())  # mid-session: far from the close cancel
     engine = make_engine(f"sqlite:///{write_env(tmp_path, sim.port, STRATEGY)}")
     try:
         yield sim, tmp_path, engine

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from ib_async import IB, Option
 from procs import Proc, approve_intent, ko_put, write_env
+from runtime_helpers import session_start
 from simproc import Sim, start_sim, stop_sim
 from sqlalchemy import Engine, insert, select, update
 from waiting import wait_for
@@ -31,7 +32,7 @@ STRATEGY = (
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Sim, Path, Engine, IB]]:
-    sim = start_sim(178, control=True)
+    sim = start_sim(178, "--start", session_start(), control=True)  # mid-session: far from the close
     engine = make_engine(f"sqlite:///{write_env(tmp_path, sim.port, STRATEGY)}")
     monitor = Proc("monitor", tmp_path)
     observer = sim.connect(client_id=0)  # client 0 sees every client's orders, as in TWS

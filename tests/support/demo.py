@@ -64,7 +64,8 @@ class Service:
         self._fh = self.log.open("w")
         honcho = Path(sys.executable).with_name("honcho")
         self.proc = subprocess.Popen(
-            [str(honcho), "-f", str(REPO / "Procfile.demo"), "-d", str(root), "start"],
+            # as make run starts it: honcho loads no .env itself, each process reads it (shell wins)
+            [str(honcho), "--env", "/dev/null", "-f", str(REPO / "Procfile.demo"), "-d", str(root), "start"],
             cwd=root,
             env=env,
             stdout=self._fh,

@@ -67,7 +67,7 @@ def test_call_overrides_merge_per_symbol(tmp_path: Path) -> None:
         (
             "[calls]\nmin_annualized_return = -0.1\n",
             "calls.min_annualized_return: Input should be greater than or equal to 0 (got -0.1)"
-            " — allowed: 0 to 10",
+            " — allowed: 0 to 1",
         ),
         (
             "[calls]\nstrike_at_or_above_cost_basis = 'maybe'\n",
