@@ -84,9 +84,9 @@ class Executor(Component):
         """Settle every unfinished intent from what TWS knows by its orderRef (:func:`resolve`): open
         orders of all clients, the day's completed orders and executions. Fills found here are recorded
         with their commissions and alerted once like live ones."""
-        await self.ib.reqAllOpenOrdersAsync()
-        completed = {t.order.orderRef: t for t in await self.ib.reqCompletedOrdersAsync(False)}
-        by_id = {f.execution.execId: f for f in await self.ib.reqExecutionsAsync()}
+        await self.conn.open_orders()
+        completed = {t.order.orderRef: t for t in await self.conn.completed_orders()}
+        by_id = {f.execution.execId: f for f in await self.conn.executions()}
         by_id.update({f.execution.execId: f for f in self.ib.fills()})  # these carry the commission reports
         by_ref: dict[str, list[Fill]] = {}
         for fill in by_id.values():
@@ -196,6 +196,11 @@ class Executor(Component):
                     return
                 try:
                     await self.place(intent)
+                except (ConnectionError, TimeoutError) as err:  # nothing was sent: placeOrder cannot raise
+                    reason = f"re-queued: the connection to TWS failed before the order was sent ({err})"
+                    self.log.warning("intent %s %s", intent.key, reason)
+                    self.store.set_intent(intent.key, S.APPROVED, reason, only_from=(S.PLACING,))
+                    return
                 except Exception as err:  # never leave an intent claimed by a crashed attempt
                     self.log.exception("intent %s failed", intent.key)
                     self.store.set_intent(intent.key, S.FAILED, f"{type(err).__name__}: {err}")
@@ -230,7 +235,7 @@ class Executor(Component):
         An order row still ``PendingSubmit`` whose orderRef TWS does not know (the executor stopped
         between recording and sending it) is placed again; any other recorded order is only reconciled."""
         key = intent.key
-        await self.ib.reqAllOpenOrdersAsync()  # orders of every client, e.g. placed before a restart
+        await self.conn.open_orders()  # orders of every client, e.g. placed before a restart
         trade = self._trade_for(key)
         row = self.store.order_for(key)
         if trade is not None:
@@ -245,7 +250,7 @@ class Executor(Component):
             self.store.set_intent(key, S.WORKING, "order already recorded")
             await self.reconcile()
             return
-        if row is not None and any(f.execution.orderRef == key for f in await self.ib.reqExecutionsAsync()):
+        if row is not None and any(f.execution.orderRef == key for f in await self.conn.executions()):
             await self.reconcile()  # it was sent and filled at once
             return
         if intent.kind is IntentKind.SELL_CALL:

@@ -160,6 +160,10 @@ class Monitor(Component):
         self._refreshing = True
         try:
             await self._refresh()
+        except (ConnectionError, TimeoutError) as err:  # the connection manager reconnects
+            self.log.warning(
+                "refresh interrupted by the connection to TWS (%s); the next one catches up", err
+            )
         finally:
             self._refreshing = False
         if self._refresh_again:
@@ -187,7 +191,7 @@ class Monitor(Component):
             conn.execute(delete(positions).where(positions.c.con_id.not_in(held)))
         # after the portfolio, so every change seen is explained; ib_async keeps the commission reports on
         # the fills it saw first (ib.fills()), not on the copies a repeated reqExecutions returns
-        by_id = {f.execution.execId: f for f in await self.ib.reqExecutionsAsync()}
+        by_id = {f.execution.execId: f for f in await self.conn.executions()}
         by_id.update({f.execution.execId: f for f in self.ib.fills()})
         self.ledger.update(list(by_id.values()), items, account, await self.conn.current_time())
         self.heartbeat.note(

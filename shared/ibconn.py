@@ -105,6 +105,7 @@ class IBConnection:
         self._supervisor: asyncio.Task[None] | None = None
         self._restore: asyncio.Task[None] | None = None
         self._time_req: asyncio.Future[datetime] | None = None
+        self._req_locks: dict[str, asyncio.Lock] = {}
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
         logging.getLogger("ib_async.wrapper").setLevel(logging.CRITICAL)  # we log errors with tips
@@ -309,6 +310,32 @@ class IBConnection:
         self._lost_connection(f"TWS did not answer a probe within {timeout:g} s (half-dead connection)")
         return False
 
+    async def _one_at_a_time(self, name: str, request: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``request()`` with a timeout, never beside another request of the same ``name``: ib_async keys
+        open-orders, completed-orders and positions requests by name, so a second one issued while the first
+        is pending orphans the first (it never completes, not even after a disconnect)."""
+        lock = self._req_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            return await asyncio.wait_for(request(), self.settings.IBKR_CONNECT_TIMEOUT * 3)
+
+    async def open_orders(self) -> list[Any]:
+        """``reqAllOpenOrders``: the open orders of every client (one request at a time; TimeoutError)."""
+        return list(await self._one_at_a_time("openOrders", self.ib.reqAllOpenOrdersAsync))
+
+    async def completed_orders(self) -> list[Any]:
+        """``reqCompletedOrders``: the day's completed orders (one request at a time; TimeoutError)."""
+        return list(
+            await self._one_at_a_time("completedOrders", lambda: self.ib.reqCompletedOrdersAsync(False))
+        )
+
+    async def positions(self) -> list[Any]:
+        """``reqPositions`` (one request at a time; TimeoutError)."""
+        return list(await self._one_at_a_time("positions", self.ib.reqPositionsAsync))
+
+    async def executions(self) -> list[Any]:
+        """``reqExecutions``: the day's executions (TimeoutError after the usual wait)."""
+        return list(await self._one_at_a_time("executions", self.ib.reqExecutionsAsync))
+
     async def current_time(self) -> datetime:
         """TWS's clock (``reqCurrentTime``); concurrent callers share one request (ib_async keys it)."""
         if self._time_req is None or self._time_req.done():
@@ -327,9 +354,9 @@ class IBConnection:
             timeout = self.settings.IBKR_CONNECT_TIMEOUT * 3
             if same_session and self.account:
                 await asyncio.wait_for(self.ib.reqAccountUpdatesAsync(self.account), timeout)
-            await asyncio.wait_for(self.ib.reqPositionsAsync(), timeout)
-            await asyncio.wait_for(self.ib.reqAllOpenOrdersAsync(), timeout)
-            await asyncio.wait_for(self.ib.reqExecutionsAsync(), timeout)
+            await self.positions()
+            await self.open_orders()
+            await self.executions()
             self.log.info(
                 "%s: %d market-data streams requested again; positions, orders and executions resynchronised",
                 "after IB 1101 (data lost)" if same_session else "after the reconnect",
