@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import sys
@@ -14,20 +13,12 @@ from dashboard import create_app
 from dashboard.runtime import Heartbeat, wait_for_schema
 from shared.alerts import Dispatcher
 from shared.config import CONFIG_EXIT_CODE, load_or_exit
+from shared.config import is_loopback as _is_loopback
 from shared.db import make_engine
 from shared.logsetup import mask_also, setup_logging
 from shared.watchdog import Watchdog
 
 log = logging.getLogger("dashboard")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
