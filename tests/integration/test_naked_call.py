@@ -13,30 +13,19 @@ from typing import Any
 
 import pytest
 from ib_async import IB, MarketOrder, Option, Stock
-from procs import Proc, approve_intent, write_env
-from runtime_helpers import session_start
-from simproc import Sim, start_sim, stop_sim
+from procs import Proc, approve_intent, sim_and_db
+from simproc import Sim
 from sqlalchemy import Engine, select
 from waiting import wait_for
 
-from shared.db import make_engine, schema_ready
+from shared.db import schema_ready
 from shared.schema import intents, orders
-
-STRATEGY = (
-    '[universe]\nsymbols = ["KO"]\n[schedule]\nmonitor_interval_seconds = 2\n'
-    "executor_poll_seconds = 0.5\nheartbeat_seconds = 2\n"
-)
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Sim, Path, Engine]]:
-    sim = start_sim(178, "--start", session_start())  # mid-session: far from the close cancel
-    engine = make_engine(f"sqlite:///{write_env(tmp_path, sim.port, STRATEGY)}")
-    try:
+    with sim_and_db(tmp_path) as (sim, engine):
         yield sim, tmp_path, engine
-    finally:
-        engine.dispose()
-        stop_sim(sim)
 
 
 def approve_call(engine: Engine, key: str, call: Any, quantity: int, floor: float) -> None:

@@ -3,11 +3,13 @@ plus the database look-ups and the approved intent the integration tests need.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +114,28 @@ def approve_intent(
                 updated_at=now,
             )
         )
+
+
+#: A strategy for the executor tests: KO only, quick polls and beats.
+EXECUTOR_TEST_STRATEGY = (
+    '[universe]\nsymbols = ["KO"]\n[schedule]\nmonitor_interval_seconds = 2\n'
+    "executor_poll_seconds = 0.5\nheartbeat_seconds = 2\n"
+)
+
+
+@contextlib.contextmanager
+def sim_and_db(root: Path, strategy: str = EXECUTOR_TEST_STRATEGY) -> Iterator[tuple[Any, Engine]]:
+    """A simulator started mid-session (far from the close-cancel window) and the database engine of a
+    ``root/.env`` pointing at it; both are closed afterwards."""
+    from runtime_helpers import session_start
+    from simproc import start_sim, stop_sim
+
+    from shared.db import make_engine
+
+    sim = start_sim(178, "--start", session_start())
+    engine = make_engine(f"sqlite:///{write_env(root, sim.port, strategy)}")
+    try:
+        yield sim, engine
+    finally:
+        engine.dispose()
+        stop_sim(sim)
