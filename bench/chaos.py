@@ -319,6 +319,7 @@ class Chaos:
             "LOG_LEVEL": "INFO",
             "DASHBOARD_PORT": self.dash_port,
             "TWS_RESTART_WINDOWS": "",  # the restart_window fault is then an outage like any other
+            "MARKET_HOURS": "always",  # the simulator trades around the clock (--hours always)
             "IBKR_PROBE_INTERVAL": 5,
             "IBKR_PROBE_TIMEOUT": 4,
         }

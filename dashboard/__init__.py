@@ -11,9 +11,10 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from dashboard import api, formatting, views
+from dashboard import api, formatting, riskview, views
 from dashboard.runtime import resolve_secret_key
 from dashboard.state import install
 from shared.config import Config
@@ -57,7 +58,11 @@ def create_app(config: Config, engine: Engine, *, secret_key: str | None = None)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"now": utcnow(), "refresh_seconds": REFRESH_SECONDS}
+        try:  # the halt banner on every page; an error page must render even without the database
+            banner = riskview.halt_banner(engine)
+        except SQLAlchemyError:
+            banner = None
+        return {"now": utcnow(), "refresh_seconds": REFRESH_SECONDS, "halt_banner": banner}
 
     @app.after_request
     def _headers(response: Any) -> Any:

@@ -3,22 +3,29 @@
 A cash-secured put (CSP) opportunity becomes a ``sell_put`` intent, a covered call (CC) a
 ``sell_call`` intent, never for more contracts than the uncovered shares (:mod:`dashboard.coverage`).
 
+Before anything is written, the risk gate (:mod:`dashboard.riskcheck`, the executor's own checks) must
+pass: a refusal is a 409 with the reason and the number that failed (``field`` ``risk``, ``check`` the
+limit). A contract the user rejected (:mod:`dashboard.commands`) cannot be approved until its expiry.
+
 An approval is one conditional ``INSERT … SELECT … WHERE NOT EXISTS`` inside a transaction, so two
-simultaneous clicks (or two browser tabs) can never leave two active intents for one contract, and
-nothing is written when any check fails.
+simultaneous clicks (or two browser tabs) can never leave two active intents for one contract, an intent
+is never created while the halt switch is on or for a rejected contract, and nothing is written when any
+check fails.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
+from dashboard.commands import halt_guard, market_today, rejected_guard, rejection
 from dashboard.coverage import coverage, default_quantity, fits_guard
+from dashboard.errors import ActionError
 from dashboard.formatting import strike as format_strike
 from dashboard.queries import ACTIVE_STATUS_VALUES, Row, newest_done_scan_id
+from dashboard.riskcheck import RiskGate, proposal
 from shared import schema as s
 from shared.db import utcnow_iso
 from shared.trade import Action, IntentKind, IntentStatus, Right, Strategy
@@ -32,26 +39,6 @@ SELL_OF: dict[Strategy, tuple[IntentKind, Right]] = {
 }
 #: Longest intent key (the ``intents.key`` column and IB's orderRef budget).
 MAX_KEY_LENGTH = 64
-
-
-@dataclass
-class ActionError(Exception):
-    """A refused action: HTTP ``status``, a one-line ``message`` and the offending ``field``."""
-
-    status: int
-    message: str
-    field: str | None = None
-    intent_key: str | None = None
-
-    def __str__(self) -> str:
-        return self.message
-
-    def as_json(self) -> dict[str, Any]:
-        """The API's error body."""
-        body: dict[str, Any] = {"error": self.message, "field": self.field}
-        if self.intent_key:
-            body["intent_key"] = self.intent_key
-        return body
 
 
 def parse_quantity(raw: object, default: int | None, *, from_form: bool = False) -> int | None:
@@ -159,21 +146,42 @@ def _check(conn: Any, opp: Row | None, opportunity_id: int, quantity: int) -> In
             "opportunity_id",
             intent_key=active["key"],
         )
+    rejected = rejection(conn, opp["con_id"])
+    if rejected:
+        raise ActionError(
+            409,
+            f"{opp['local_symbol']} was rejected by {rejected['actor']} at {rejected['created_at']}; "
+            f"it stays hidden until its expiry {opp['expiry']}",
+            "opportunity_id",
+        )
     if kind is IntentKind.SELL_CALL:
         _check_call_size(conn, opp, quantity)
     return kind
 
 
+def _gate(gate: RiskGate | None, conn: Any, opp: Row, kind: IntentKind, quantity: int) -> None:
+    """Run the risk gate on selling ``quantity`` contracts of ``opp`` (no gate: no check)."""
+    if gate is not None:
+        p = proposal(kind, opp["symbol"], quantity, opp["strike"], opp["right"])
+        gate.refuse_if_risky(conn, p)
+
+
 def approve_opportunity(
-    engine: Engine, opportunity_id: int, quantity: int | None = None, *, contracts: int = 1
+    engine: Engine,
+    opportunity_id: int,
+    quantity: int | None = None,
+    *,
+    contracts: int = 1,
+    gate: RiskGate | None = None,
 ) -> Row:
     """Create an ``approved`` intent to sell ``quantity`` contracts of opportunity ``opportunity_id``.
 
     A CSP opportunity becomes a ``sell_put`` intent, a CC one a ``sell_call``. ``quantity`` ``None``
     means :func:`dashboard.coverage.default_quantity` (``contracts`` is the strategy's
     ``orders.contracts``). The limit floor is the opportunity's bid: the executor never sells below it.
-    Raises :class:`ActionError` (404 unknown; 409 stale scan, active intent on the contract, or a
-    covered call larger than the uncovered shares); on any error nothing is written. Returns the new
+    Raises :class:`ActionError` (404 unknown; 409 stale scan, active intent on the contract, a contract
+    the user rejected, a covered call larger than the uncovered shares, or a refusal of ``gate``, the
+    risk gate: the pages and the API always pass one); on any error nothing is written. Returns the new
     intent row.
     """
     o, i = s.opportunities.c, s.intents.c
@@ -183,6 +191,7 @@ def approve_opportunity(
         qty = quantity if quantity is not None or opp is None else default_quantity(opp, contracts)
         kind = _check(conn, opp, opportunity_id, qty or 0)
         assert opp is not None and qty is not None
+        _gate(gate, conn, opp, kind, qty)
         key = intent_key(opp)
         now = utcnow_iso()
         values: dict[str, Any] = {
@@ -214,6 +223,8 @@ def approve_opportunity(
         guard = and_(
             ~exists().where(i.con_id == opp["con_id"], i.status.in_(ACTIVE_STATUS_VALUES)),
             exists().where(*rules),
+            halt_guard(),
+            rejected_guard(opp["con_id"], market_today(conn)),
         )
         cols = list(values)
         stmt = s.intents.insert().from_select(
@@ -228,7 +239,8 @@ def approve_opportunity(
             return dict(created._mapping)
     # Lost a race (the transaction above wrote nothing): explain what changed meanwhile.
     with engine.connect() as conn:
-        _check(conn, opp, opportunity_id, qty)
+        kind = _check(conn, opp, opportunity_id, qty)
+        _gate(gate, conn, opp, kind, qty)
         existing = conn.execute(select(i.status).where(i.key == key)).scalar()
     if existing:
         raise ActionError(
@@ -239,7 +251,7 @@ def approve_opportunity(
         )
     raise ActionError(
         409,
-        f"opportunity {opportunity_id} changed while it was being approved (another approval or a new scan); "
-        "reload the opportunities and try again",
+        f"opportunity {opportunity_id} changed while it was being approved (another approval, a new scan "
+        "or a halt); reload the opportunities and try again",
         "opportunity_id",
     )

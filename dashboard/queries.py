@@ -43,11 +43,15 @@ def latest_account(engine: Engine) -> Row | None:
     return dict(row._mapping) if row else None
 
 
-def component_health(engine: Engine, now: datetime | None = None) -> list[Row]:
+def component_health(
+    engine: Engine, now: datetime | None = None, *, stale_after: float = STALE_AFTER_SECONDS
+) -> list[Row]:
     """One entry per component (monitor, scanner, executor, dashboard, then any other row).
 
-    ``up`` is true when the heartbeat is at most :data:`STALE_AFTER_SECONDS` old and the component has
-    not recorded a clean stop (state ``stopped``); a missing row is down with ``age_seconds`` ``None``.
+    ``up`` is true when the heartbeat is at most ``stale_after`` seconds old (default
+    :data:`STALE_AFTER_SECONDS`; the pages pass the watchdog's threshold,
+    :func:`dashboard.system.stale_after`) and the component has not recorded a clean stop (state
+    ``stopped``); a missing row is down with ``age_seconds`` ``None``.
     """
     now = now or utcnow()
     with engine.connect() as conn:
@@ -76,7 +80,7 @@ def component_health(engine: Engine, now: datetime | None = None) -> list[Row]:
             age_s: float | None = (now - parse_ts(beat["updated_at"])).total_seconds()
         except (TypeError, ValueError):
             age_s = None
-        up = age_s is not None and age_s <= STALE_AFTER_SECONDS and beat["state"] != "stopped"
+        up = age_s is not None and age_s <= stale_after and beat["state"] != "stopped"
         out.append(
             beat
             | {

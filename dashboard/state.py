@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request, session
 from sqlalchemy import Engine
 
+from dashboard.riskcheck import RiskGate
 from shared.config import Config
 
 EXTENSION_KEY = "thetawheel"
@@ -34,3 +35,18 @@ def state() -> AppState:
 def engine() -> Engine:
     """The shared database engine of the current application."""
     return state().engine
+
+
+def risk_gate() -> RiskGate:
+    """The risk gate with the current application's settings and ``strategy.risk``."""
+    config = state().config
+    return RiskGate(config.settings, config.strategy.risk)
+
+
+def actor() -> str:
+    """Who makes the current request, as commands and decisions record it: the logged-in user when there is
+    one (session ``user``), else ``dashboard <client address>`` (e.g. ``dashboard 127.0.0.1``)."""
+    user = session.get("user")
+    if isinstance(user, str) and user.strip():
+        return user.strip()
+    return f"dashboard {request.remote_addr or 'unknown'}"

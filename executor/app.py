@@ -1,27 +1,30 @@
-"""The executor: places each approved intent as a limit order at the mid rounded to the tick, with
-``orderRef`` = the intent's key, and records the order, its status changes and its fills with
-commissions (:mod:`executor.recording`). Crash-safe: after every start, reconnection or TWS restart it
-settles each unfinished intent by its orderRef at TWS — open orders, completed orders and executions —
-(:mod:`executor.lifecycle`), so an intent is never placed twice, never stuck, and every fill is alerted
-once. It notices a new approval within a fraction of a second (:meth:`Executor.watch_intents`).
+"""The executor: places each approved intent as a limit order at the mid rounded to the tick
+(:mod:`executor.pricing`), with ``orderRef`` = the intent's key — a roll as one combo (BAG) order of its
+two legs for a net credit (:mod:`executor.combo`) — once the naked-call guard (:mod:`executor.guards`) and
+the risk gate (:mod:`executor.riskgate`) let it through, and records the order, its legs, its status changes
+and its fills with commissions (:mod:`executor.recording`). Crash-safe: after every start, reconnection or
+TWS restart it settles each unfinished intent by its orderRef at TWS — open orders, completed orders and
+executions — (:mod:`executor.lifecycle`), so an intent is never placed twice, never stuck, and every fill is
+alerted once. It notices a new approval within a fraction of a second (:meth:`Executor.watch_intents`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from typing import Any
 
 from ib_async import IB, CommissionReport, Contract, Fill, LimitOrder, Trade
 from sqlalchemy import text
 
-from executor.guards import Coverage, naked_call_reason
+from executor.combo import bag_contract, filled_units, is_combo, net_price, short_name
+from executor.guards import Coverage, naked_call_reason, roll_shape_reason
 from executor.lifecycle import AtTws, resolve
+from executor.pricing import intent_limit, quote_legs
 from executor.recording import OrderBook
+from executor.riskgate import RiskGate
 from executor.store import ExecutorStore
-from shared.ibwait import wait_until
-from shared.optionmath import PENNY_ALL_PRICES_CLASSES, mid, option_tick, round_to_tick
+from shared.db import utcnow
 from shared.runtime import Component
 from shared.trade import Intent, IntentKind, IntentStatus, OrderStatus
 
@@ -33,26 +36,11 @@ QUOTE_TIMEOUT_SECONDS = 8.0
 WATCH_SECONDS = 0.2
 
 
-def limit_price(
-    bid: float | None, ask: float | None, action: str, floor: float | None, symbol: str = ""
-) -> float | None:
-    """Limit price in dollars per share: the mid rounded to the option tick (down for a SELL, up for a
-    BUY), never worse than ``floor``.
-
-    The tick follows the Penny Interval Program (:func:`shared.optionmath.option_tick`; SPY, QQQ and IWM
-    trade in pennies at every price).
-    For a SELL, ``floor`` is the minimum credit (the limit is raised to it); for a BUY it is the maximum
-    debit (the limit is lowered to it). ``None`` when there is no two-sided quote.
-    """
-    m = mid(bid, ask)
-    if m is None:
-        return None
-    tick = option_tick(m, all_prices_penny=symbol in PENNY_ALL_PRICES_CLASSES)
-    # concede at most one tick towards the other side rather than sit a fraction above the mid
-    price = round_to_tick(m, tick, "down" if action == "SELL" else "up")
-    if floor is not None and floor > 0:
-        price = max(price, floor) if action == "SELL" else min(price, floor)
-    return price
+def describe(intent: Intent) -> str:
+    """The order in a few words: ``KO 261218P00060000``, or ``roll KO …P → KO …P`` for a combo."""
+    if is_combo(intent):
+        return "roll " + " → ".join(short_name(leg.local_symbol) for leg in intent.legs)
+    return short_name(intent.local_symbol)
 
 
 class Executor(Component):
@@ -66,6 +54,7 @@ class Executor(Component):
         self.book = OrderBook(self.store, self.log, self.alert)
         self._events_hooked = False
         self._placing = asyncio.Lock()
+        self.gate = RiskGate(self)
 
     # -- connection --------------------------------------------------------------------------
     async def on_connected(self, ib: IB) -> None:
@@ -107,7 +96,7 @@ class Executor(Component):
                 self._adopt(intent, trade)
                 order_row = self.store.order_for(key)
             tws = AtTws(
-                filled=sum(f.execution.shares for f in fills if f.contract.conId == intent.con_id),
+                filled=filled_units(intent, fills),
                 open_status=trade.orderStatus.status if trade is not None and not trade.isDone() else None,
                 completed_status=done.orderStatus.status if done is not None else None,
             )
@@ -118,7 +107,7 @@ class Executor(Component):
                 if self.store.set_intent(key, S.APPROVED, verdict.reason, only_from=(S.PLACING, S.WORKING)):
                     self.log.warning("intent %s: %s", key, verdict.reason)
             elif verdict.status is S.FILLED and order_row is not None:
-                self.store.update_status(key, OrderStatus.FILLED, tws.filled, 0, fills[-1].execution.avgPrice,
+                self.store.update_status(key, OrderStatus.FILLED, tws.filled, 0, net_price(intent, fills),
                                          "filled while the executor was away")  # fmt: skip
                 self.store.set_intent(key, S.FILLED, verdict.reason)
             elif (verdict.status is not S.WORKING or intent.status is S.PLACING) and self.store.set_intent(
@@ -262,27 +251,28 @@ class Executor(Component):
                     "warning", "risk", f"Refused: sell {intent.quantity} {intent.local_symbol}", reason
                 )
                 return
-        contract = Contract(conId=intent.con_id, exchange="SMART")
-        qualified = await self.ib.qualifyContractsAsync(contract)
-        if not qualified or qualified[0] is None:
-            self.store.set_intent(key, S.REJECTED, f"contract conId {intent.con_id} not found (IB 200)")
+        shape = roll_shape_reason(intent)
+        if shape is not None:
+            self.log.warning("intent %s refused before TWS: %s", key, shape)
+            self.store.set_intent(key, S.REJECTED, shape)
             return
-        first = qualified[0]
-        assert isinstance(first, Contract)
-        contract = first
-        async with self.conn.lines.hold(1, QUOTE_TIMEOUT_SECONDS):  # the executor's line budget
-            ticker = self.ib.reqMktData(contract, "", False, False)
-            try:
-                price = await self._wait_price(ticker, intent)
-            finally:
-                self.ib.cancelMktData(contract)
-        if price is None:
-            self.store.set_intent(
-                key,
-                S.FAILED,
-                f"no two-sided quote for {intent.local_symbol} within {QUOTE_TIMEOUT_SECONDS:.0f} s",
-            )
+        snap = await self.gate.check(intent)  # halt, daily loss, hours, restart window, account limits
+        if snap is None:
             return
+        contracts = await self._qualify(intent)
+        if contracts is None:
+            return
+        async with self.conn.lines.hold(len(contracts), QUOTE_TIMEOUT_SECONDS):  # the line budget
+            quote = await quote_legs(self.ib, contracts, QUOTE_TIMEOUT_SECONDS)
+        price = intent_limit(intent, quote) if quote is not None else None
+        what = describe(intent)
+        if quote is None or price is None:
+            reason = f"no two-sided quote for {what} within {QUOTE_TIMEOUT_SECONDS:.0f} s"
+            self.store.set_intent(key, S.FAILED, reason)
+            return
+        if not self.gate.check_quote(intent, snap, quote.age_seconds(utcnow())):
+            return
+        contract = bag_contract(intent) if is_combo(intent) else contracts[0]
         order = LimitOrder(
             intent.action.value, intent.quantity, price, orderRef=key, tif="DAY", account=self.conn.account
         )
@@ -296,7 +286,7 @@ class Executor(Component):
                 "limit_price": price,
                 "remaining": float(intent.quantity),
             },
-            message=f"placing {intent.action} {intent.quantity} {intent.local_symbol} LMT {price}",
+            message=f"placing {intent.action} {intent.quantity} {what} LMT {price}",
         )
         trade = self.ib.placeOrder(contract, order)
         self.store.set_intent(key, S.WORKING, f"LMT {price} orderId {order.orderId}")
@@ -304,25 +294,25 @@ class Executor(Component):
             "placed %s %s %s LMT %.2f orderRef=%s (orderId %d)",
             intent.action.value,
             intent.quantity,
-            intent.local_symbol,
+            what,
             price,
             key,
             order.orderId,
         )
         self.book.record_status(trade)
 
-    async def _wait_price(self, ticker: Any, intent: Intent) -> float | None:
-        """The limit from the first two-sided quote, woken by ticker events (not polling)."""
-
-        def two_sided() -> bool:
-            bid, ask = ticker.bid, ticker.ask
-            return (
-                bid is not None and ask is not None and math.isfinite(bid) and math.isfinite(ask) and ask > 0
-            )
-
-        if not await wait_until(self.ib, two_sided, QUOTE_TIMEOUT_SECONDS):
+    async def _qualify(self, intent: Intent) -> list[Contract] | None:
+        """The contract of every leg, qualified at TWS (one for a single option); ``None`` when one is
+        unknown (the intent is then rejected)."""
+        wanted = [leg.con_id for leg in intent.legs] or [intent.con_id]
+        found = await self.ib.qualifyContractsAsync(*(Contract(conId=c, exchange="SMART") for c in wanted))
+        contracts = [c for c in found if isinstance(c, Contract)]
+        if len(contracts) != len(wanted):
+            missing = [c for c in wanted if c not in {k.conId for k in contracts}] or wanted
+            ids = ", ".join(str(c) for c in missing)
+            self.store.set_intent(intent.key, S.REJECTED, f"contract conId {ids} not found (IB 200)")
             return None
-        return limit_price(ticker.bid, ticker.ask, intent.action.value, intent.limit_floor, intent.symbol)
+        return contracts
 
     # -- events ----------------------------------------------------------------------------------------
     def _on_status(self, trade: Trade) -> None:

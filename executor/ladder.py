@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from shared.marketcal import Session
 from shared.optionmath import option_tick, round_to_tick
 from shared.trade import Action
 
@@ -216,14 +217,6 @@ class Phase(StrEnum):
     CLOSED = "closed"  # outside the regular session: quotes are stale, nothing fills, no repricing
     OPEN = "open"  # the regular session: the ladder works
     CLOSING = "closing"  # its last minutes (CANCEL_BEFORE_CLOSE): unfilled orders are cancelled
-
-
-@dataclass(frozen=True)
-class Session:
-    """One regular session of the exchange: open and close instants (aware), early closes included."""
-
-    open: datetime
-    close: datetime
 
 
 def session_phase(

@@ -19,6 +19,7 @@ from typing import Any
 
 from ib_async import CommissionReport, Fill, Trade
 
+from executor.combo import roll_fill_text
 from executor.lifecycle import rejection_reason
 from executor.store import ExecutorStore
 from shared.db import parse_ts, utcnow
@@ -49,6 +50,15 @@ def fill_values(fill: Fill) -> dict[str, object]:
     }
 
 
+def filled_reason(filled: float, avg_price: float, sec_type: str = "OPT") -> str:
+    """The intent's reason when its order filled: ``filled 1 @ 0.52``; a combo's net price says whether it
+    was a credit (IB's sign: negative) or a debit, e.g. ``filled 1 combo @ -0.35 net (credit 0.35/share)``."""
+    if sec_type != "BAG":
+        return f"filled {filled:g} @ {avg_price:.2f}"
+    kind = "credit" if avg_price < 0 else "debit"
+    return f"filled {filled:g} combo @ {avg_price:.2f} net ({kind} {abs(avg_price):.2f}/share)"
+
+
 class OrderBook:
     """Records TWS's reports for the executor's orders into its tables and raises the order alerts."""
 
@@ -61,7 +71,8 @@ class OrderBook:
     def record_status(self, trade: Trade) -> None:
         """Store an order's IB status; a final status ends its intent (filled, cancelled or rejected)."""
         key = trade.order.orderRef
-        if not key or self.store.order_for(key) is None:
+        order = self.store.order_for(key) if key else None
+        if order is None:
             return
         st = trade.orderStatus
         last = trade.log[-1] if trade.log else None
@@ -72,12 +83,14 @@ class OrderBook:
         if not changed:
             return
         if st.status == OrderStatus.FILLED:
-            self.store.set_intent(key, S.FILLED, f"filled {st.filled:g} @ {st.avgFillPrice:.2f}")
+            self.store.set_intent(
+                key, S.FILLED, filled_reason(st.filled, st.avgFillPrice, trade.contract.secType)
+            )
             self.alert_fills()
         elif st.status in DONE_ORDER_STATUSES:
             reason = rejection_reason(last.errorCode if last is not None else None, message)
             if reason is not None and st.filled == 0:
-                self.reject(key, trade.contract.localSymbol, reason)
+                self.reject(key, str(order["local_symbol"]), reason)
             else:
                 self.store.set_intent(key, S.CANCELLED, f"order {st.status}: {message}"[:1000])
 
@@ -135,6 +148,12 @@ class OrderBook:
         commission = sum(float(r["commission"] or 0.0) for r in rows)
         avg = sum(float(r["quantity"]) * float(r["price"]) for r in rows) / qty
         order = self.store.order_for(key) or {}
+        legs = self.store.order_legs_of(key)
+        if len(legs) > 1:  # a combo: one alert for the order, from its legs' fills
+            title, body = roll_fill_text(key, legs, rows, order, commission, missing)
+            self.alert("warning", "fill", title, body, f"fill:{key}")
+            self.log.info("alert queued: %s", title)
+            return
         action = str(order.get("action") or ("SELL" if rows[0]["side"] == "SLD" else "BUY"))
         local = str(rows[0]["local_symbol"])
         multiplier = 100.0 if " " in local.strip() else 1.0  # OCC option symbols have a space

@@ -29,12 +29,10 @@ cancelled through this connection: they are left alone and logged once.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import math
-import warnings
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ib_async import Contract, Ticker, Trade
@@ -45,7 +43,6 @@ from executor.ladder import (
     LegQuote,
     Move,
     Phase,
-    Session,
     TickRule,
     cancel_reason,
     combo_bid_ask,
@@ -57,6 +54,7 @@ from executor.ladder import (
     step_number,
 )
 from shared.db import parse_ts, utcnow, utcnow_iso
+from shared.marketcal import XnysSessions
 from shared.optionmath import PENNY_ALL_PRICES_CLASSES, is_price
 from shared.pacing import LineBudgetExceeded
 from shared.schema import intents, order_events, orders
@@ -178,54 +176,6 @@ class RepriceStore:
                 .values(status_reason=reason[:1000], updated_at=utcnow_iso())
             )
         return bool(result.rowcount)
-
-
-class XnysSessions:
-    """Regular sessions of the NYSE (``exchange_calendars`` XNYS: holidays and early closes included),
-    loaded for about a year around the date asked about and reloaded when a date falls outside."""
-
-    def __init__(self) -> None:
-        self._first: date | None = None
-        self._last: date | None = None
-        self._opens: list[datetime] = []
-        self._closes: list[datetime] = []
-
-    def covers(self, day: date) -> bool:
-        """True when ``day`` is inside the loaded range (with a week to spare)."""
-        return (
-            self._first is not None
-            and self._last is not None
-            and self._first + timedelta(days=7) <= day <= self._last - timedelta(days=7)
-        )
-
-    def load(self, around: date) -> None:
-        """Load the sessions from 30 days before ``around`` to a year after it (a fraction of a second)."""
-        import exchange_calendars as xcals  # heavy: imported when first needed
-        import pandas as pd
-
-        first, last = around - timedelta(days=30), around + timedelta(days=370)
-        with warnings.catch_warnings():  # exchange_calendars 4.x trips pandas deprecation warnings
-            warnings.simplefilter("ignore")
-            cal = xcals.get_calendar("XNYS", start=pd.Timestamp(first), end=pd.Timestamp(last))
-            sched = cal.schedule
-            self._opens = [t.to_pydatetime() for t in sched["open"]]
-            self._closes = [t.to_pydatetime() for t in sched["close"]]
-        self._first, self._last = first, last
-
-    def session_at(self, now: datetime) -> Session | None:
-        """The regular session running at ``now`` (aware), or ``None`` outside regular hours."""
-        if not self.covers(now.date()):
-            self.load(now.date())
-        i = bisect.bisect_right(self._opens, now) - 1
-        if i >= 0 and now < self._closes[i]:
-            return Session(self._opens[i], self._closes[i])
-        return None
-
-    async def session_at_async(self, now: datetime) -> Session | None:
-        """:meth:`session_at`, loading the calendar in a worker thread when needed."""
-        if not self.covers(now.date()):
-            await asyncio.to_thread(self.load, now.date())
-        return self.session_at(now)
 
 
 class Repricer:

@@ -25,6 +25,21 @@ from shared.trade import (
 )
 
 
+def _leg(r: Any) -> Leg:
+    """A typed :class:`Leg` from an ``intent_legs`` or ``order_legs`` row."""
+    return Leg(
+        con_id=r.con_id,
+        action=Action(r.action),
+        ratio=r.ratio,
+        local_symbol=r.local_symbol,
+        sec_type=r.sec_type,
+        symbol=r.symbol,
+        expiry=r.expiry,
+        strike=r.strike,
+        right=Right(r.right) if r.right else None,
+    )
+
+
 class ExecutorStore:
     """Reads and writes the executor's tables through ``engine``."""
 
@@ -36,17 +51,7 @@ class ExecutorStore:
         """A typed :class:`Intent` from its row and its ``intent_legs`` (none: its own contract)."""
         il = intent_legs.c
         legs = tuple(
-            Leg(
-                con_id=r.con_id,
-                action=Action(r.action),
-                ratio=r.ratio,
-                local_symbol=r.local_symbol,
-                sec_type=r.sec_type,
-                symbol=r.symbol,
-                expiry=r.expiry,
-                strike=r.strike,
-                right=Right(r.right) if r.right else None,
-            )
+            _leg(r)
             for r in conn.execute(select(intent_legs).where(il.intent_key == row.key).order_by(il.leg_no))
         )
         return Intent.from_row(row._mapping, legs)
@@ -71,6 +76,13 @@ class ExecutorStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(intents).where(intents.c.status.in_(statuses))).all()
             return [self._intent(conn, r) for r in rows]
+
+    def order_legs_of(self, intent_key: str) -> list[Leg]:
+        """The legs recorded with an intent's order (``order_legs``, in leg order; empty: none)."""
+        ol = order_legs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(order_legs).where(ol.intent_key == intent_key).order_by(ol.leg_no))
+            return [_leg(r) for r in rows]
 
     def order_for(self, intent_key: str) -> dict[str, Any] | None:
         """The ``orders`` row of an intent, if one was ever recorded."""

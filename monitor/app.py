@@ -1,7 +1,9 @@
 """The monitor: creates/migrates the schema, then every ``monitor_interval_seconds`` (and at once on a
 portfolio update or an execution) records the account summary (net liquidation, cash, buying power,
 excess liquidity, P&L), the positions with market value, unrealized P&L and delta (model greeks streamed
-for every option held), and the wheel-cycle ledger (:mod:`monitor.wheel`).
+for every option held), and the wheel-cycle ledger (:mod:`monitor.wheel`); then applies the management
+rules to every short option held (:mod:`monitor.manage`, roll targets from :mod:`monitor.rolls`) and keeps
+the risk state, the halt / resume commands and the portfolio risk alerts (:mod:`monitor.risk`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 from ib_async import IB, Contract, Ticker
 from sqlalchemy import delete, insert
 
+from monitor.manage import Manager
+from monitor.risk import RiskMonitor
+from monitor.rolls import RollFinder
 from monitor.snapshot import account_row, model_delta, position_row, underlying_price
 from monitor.wheel import WheelLedger
 from shared.backup import STRATEGY_CHECK_SECONDS, backup_now, backup_strategy
@@ -40,6 +45,10 @@ class Monitor(Component):
         self._hooked = False
         self._over_budget: set[int] = set()  # held options left without greeks for lack of lines
         self.ledger = WheelLedger(self.engine, self.log, self.alert)
+        self.manager = Manager(
+            self.engine, self.strategy, self.log, self.alert, RollFinder(self.conn, self.log)
+        )
+        self.risk = RiskMonitor(self.engine, self.strategy, self.log, self.alert)
         self._refreshing = False
         self._refresh_again = False
 
@@ -193,12 +202,31 @@ class Monitor(Component):
         # the fills it saw first (ib.fills()), not on the copies a repeated reqExecutions returns
         by_id = {f.execution.execId: f for f in await self.conn.executions()}
         by_id.update({f.execution.execId: f for f in self.ib.fills()})
-        self.ledger.update(list(by_id.values()), items, account, await self.conn.current_time())
+        tws_now = await self.conn.current_time()
+        offset = (tws_now - datetime.now(UTC)).total_seconds()  # measured now, before any slower step
+        self.ledger.update(list(by_id.values()), items, account, tws_now)
+        await self._manage(items, tws_now, ready=acct is not None)
+        self.risk.update(acct, items, tws_now, offset)  # last: risk_state.updated_at marks a finished refresh
         self.heartbeat.note(
             f"net liquidation {acct['net_liquidation']:,.2f}; {len(rows)} positions"
             if acct
             else "no account data yet"
         )
+
+    async def _manage(self, items: list[Any], tws_now: datetime, ready: bool) -> None:
+        """The management rules on the short options held (:class:`monitor.manage.Manager`); a failure is
+        logged and never stops the refresh (the connection's own errors go to :meth:`refresh`)."""
+
+        def ticker_of(con_id: int) -> Ticker | None:
+            streamed = self.held.get(con_id)
+            return self.conn.ticker(streamed) if streamed is not None else None
+
+        try:
+            await self.manager.run(items, ticker_of, tws_now, ready)
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception:
+            self.log.exception("management rules failed this refresh; the next one tries again")
 
     async def on_stop(self) -> None:
         """Cancel the greeks streams."""

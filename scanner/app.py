@@ -1,8 +1,9 @@
 """The scanner: every ``scan_interval_seconds`` screens each symbol of the universe for cash-secured
 puts, and every symbol whose shares are held (in the universe or not) for covered calls, by the entry
 rules; ranks all candidates of the scan together and writes them as opportunities with every number that
-decided them. A symbol holding at least 100 shares gets no new puts (the wheel sells calls on it); the
-scan's detail says so. An unknown symbol (TWS error 200) is logged and skipped; the scan goes on.
+decided them. A symbol holding at least 100 shares gets no new puts (the wheel sells calls on it), and a put
+whose collateral the per-symbol risk limit cannot take is not offered (:mod:`scanner.sizing`); the scan's
+detail says so. An unknown symbol (TWS error 200) is logged and skipped; the scan goes on.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from sqlalchemy import insert, update
 from scanner.chain import ChainRead, Pacing, read_options
 from scanner.holdings import Holding
 from scanner.screen import Screened, rank_candidates, screen_call, screen_put
+from scanner.sizing import mark_unaffordable
 from scanner.store import opportunity_row, read_holdings
 from shared.db import utcnow_iso
+from shared.riskdata import account_figures, exposure
 from shared.runtime import Component
 from shared.schema import opportunities, scans
 from shared.strategy import EntryRules
@@ -133,6 +136,15 @@ class Scanner(Component):
             tally.rules[(symbol, Right.CALL)] = rules
             tally.screened.extend(screen_call(q, rules, today, held.cost_basis) for q in read.quotes)
 
+    def _mark_unaffordable(self, tally: _Tally) -> None:
+        """Fail the puts whose collateral the per-symbol risk limit cannot take (:mod:`scanner.sizing`)."""
+        with self.engine.connect() as conn:
+            nlv, held = account_figures(conn).net_liquidation, exposure(conn)
+        tally.screened, notes = mark_unaffordable(
+            tally.screened, nlv, held, self.strategy.risk.max_symbol_fraction
+        )
+        tally.notes.extend(notes)
+
     async def scan(self) -> None:
         """Screen the universe's puts and the held shares' calls once and store the ranked opportunities."""
         if not self.ib.isConnected():
@@ -159,6 +171,7 @@ class Scanner(Component):
             holdings = read_holdings(self.engine)
             await self._scan_puts(today, holdings, tally)
             await self._scan_calls(today, holdings, tally)
+            self._mark_unaffordable(tally)
             ranked = rank_candidates(tally.screened, lambda s: tally.rules[(s.quote.symbol, s.quote.right)])
         except asyncio.CancelledError:  # the process is stopping mid-scan
             self._end_scan(scan_id, "cancelled", "stopped while scanning")

@@ -83,16 +83,24 @@ def make_engine(url: str) -> Engine:
 
 
 #: Tables whose presence means the schema has been created by the migrations.
+#: Tables every release's database has (a backup of an older release is still a thetawheel database).
 REQUIRED_TABLES = ("heartbeats", "opportunities", "intents", "orders", "fills", "alerts", "alembic_version")
 
 
+def _required_tables() -> tuple[str, ...]:
+    """Every table of :mod:`shared.schema` (so a database upgraded only part of the way is not ready)."""
+    from shared.schema import metadata
+
+    return (*metadata.tables, "alembic_version")
+
+
 def schema_ready(engine: Engine) -> bool:
-    """True when the migrations have run (all :data:`REQUIRED_TABLES` exist)."""
+    """True when the migrations have run (every table of the schema exists)."""
     try:
         names = set(inspect(engine).get_table_names())
     except Exception:  # the file may be mid-creation; the caller retries
         return False
-    return all(t in names for t in REQUIRED_TABLES)
+    return all(t in names for t in _required_tables())
 
 
 def _insert(conn: Connection, table: Table) -> Any:

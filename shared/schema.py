@@ -1,9 +1,12 @@
 """The shared database schema (SQLAlchemy 2 Core). Alembic migrations in ``shared/migrations`` create it.
 
 Ownership (one writing process per table, see docs/architecture.md):
-monitor — heartbeats(own row), account_snapshots, positions, executions, cycles, cycle_legs;
+monitor — heartbeats(own row), account_snapshots, positions, executions, cycles, cycle_legs, decisions,
+risk_state, commands.status (it carries out halt / resume);
 scanner — scans, opportunities; executor — orders, order_legs, order_events, fills, intents.status;
-dashboard (or the monitor for a management rule) — intents and intent_legs (creates), commands;
+dashboard (or the monitor for a management rule) — intents and intent_legs (creates), commands (creates),
+intents.status proposed → approved | cancelled and decisions.status pending → approved | rejected (the
+user's click on a management decision);
 any process — alerts and alert_deliveries (outbox), breakers, its own heartbeat row.
 
 Conventions: timestamps are ISO-8601 UTC strings (``2026-11-21T14:30:00.123456+00:00``); money is
@@ -357,5 +360,81 @@ breakers = Table(
     Column("fail_counter", Integer, nullable=False, default=0),
     Column("success_counter", Integer, nullable=False, default=0),
     Column("opened_at", String(40)),
+    Column("updated_at", String(40), nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(16), nullable=False),  # ManagementRule
+    Column("mode", String(8), nullable=False),  # RuleMode: alert | approve | auto
+    Column("action", String(8), nullable=False),  # ManagementAction: close | roll | hold
+    # pending | approved | alerted | rejected | filled | lapsed (DecisionStatus); open = pending, approved
+    Column("status", String(12), nullable=False, index=True),
+    Column("symbol", String(16), nullable=False),
+    Column("con_id", Integer, nullable=False),  # the short option held
+    Column("local_symbol", String(32), nullable=False),
+    Column("right", String(1), nullable=False),
+    Column("strike", Float, nullable=False),
+    Column("expiry", String(8), nullable=False),
+    Column("contracts", Integer, nullable=False),
+    Column("credit", Float, nullable=False),  # dollars per share received when sold
+    Column("mark", Float),  # dollars per share to close now (mid)
+    Column("profit_fraction", Float),  # (credit − mark) / credit
+    Column("dte", Integer, nullable=False),  # calendar days (TWS's clock)
+    Column("delta", Float),  # per share, signed
+    Column("underlying_price", Float),  # dollars per share
+    Column("itm", Boolean, nullable=False, default=False),
+    Column("limit_price", Float),  # dollars per share: a close's max debit, a roll's min net credit
+    Column("new_con_id", Integer),  # a roll's new leg
+    Column("new_local_symbol", String(32)),
+    Column("new_expiry", String(8)),
+    Column("new_strike", Float),
+    Column("net_credit", Float),  # a roll's net credit per share when decided
+    Column("reason", Text, nullable=False, default=""),
+    Column("intent_key", String(64)),  # the intent it created (close, roll), NULL for an alert
+    Column("decided_by", String(64), nullable=False, default=""),  # monitor | dashboard user who clicked
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+Index(
+    "uq_decision_open",
+    decisions.c.con_id,
+    decisions.c.rule,
+    unique=True,
+    sqlite_where=decisions.c.status.in_(["pending", "approved"]),
+    postgresql_where=decisions.c.status.in_(["pending", "approved"]),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(24), nullable=False),  # halt | resume | reject_opportunity (CommandKind)
+    Column("con_id", Integer),  # reject_opportunity: the contract hidden
+    Column("opportunity_id", Integer),
+    Column("expiry", String(8)),  # reject_opportunity: hidden until this expiry
+    Column("reason", Text, nullable=False, default=""),
+    Column("actor", String(120), nullable=False),  # who: "dashboard 127.0.0.1" …
+    Column("created_at", String(40), nullable=False, index=True),
+    Column("status", String(12), nullable=False, default="pending"),  # pending | done
+    Column("done_at", String(40)),
+)
+
+# The monitor's risk figures (one row). The user's halt switch is not here: it is the newest halt / resume
+# row of ``commands``, effective the moment the dashboard writes it (shared.riskdata.halt_state).
+risk_state = Table(
+    "risk_state",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1: one row
+    Column("trading_day", String(10)),  # YYYY-MM-DD (US/Eastern, TWS's clock) the day figures belong to
+    Column("day_start_net_liquidation", Float),  # dollars
+    Column("net_liquidation", Float),  # dollars, at the last refresh
+    Column("daily_pnl", Float),  # dollars: net liquidation − the day's first
+    Column("daily_loss_halt", Boolean, nullable=False, default=False),  # halted by the daily-loss limit
+    Column("daily_loss_reason", Text, nullable=False, default=""),
+    Column("tws_time", String(40)),  # TWS's clock at the last refresh (UTC)
+    Column("clock_offset_seconds", Float, nullable=False, default=0.0),  # TWS's clock − this machine's
     Column("updated_at", String(40), nullable=False),
 )

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     IBKR_MARKET_DATA_TYPE: int = Field(
         1, ge=1, le=4, description="1 live, 2 frozen, 3 delayed, 4 delayed-frozen (paper often needs 3 or 4)."
     )
+    MARKET_HOURS: Literal["exchange", "always"] = Field(
+        "exchange",
+        description="exchange (default): new orders only in the NYSE's regular hours (XNYS calendar); "
+        "always: at any hour — paper only, for the simulator's --hours always demo.",
+    )
 
     # --- Storage, logs, strategy ----------------------------------------------------------
     DATABASE_URL: str = Field("sqlite:///data/thetawheel.db", min_length=1)
@@ -322,6 +327,8 @@ class Settings(BaseSettings):
                 missing.append(f"IBKR_PORT must be a live port (7496 or 4001), got {self.IBKR_PORT}")
             if self.LIVE_TRADING_CONFIRM != LIVE_CONFIRM_PHRASE:
                 missing.append(f"LIVE_TRADING_CONFIRM must be {LIVE_CONFIRM_PHRASE}")
+            if self.MARKET_HOURS != "exchange":
+                missing.append("MARKET_HOURS must be exchange (orders in regular trading hours only)")
             if missing:
                 raise ValueError("TRADING_MODE=live: " + "; ".join(missing))
         return self

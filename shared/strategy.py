@@ -184,6 +184,77 @@ class OrderRules(_Strict):
     )
 
 
+Mode = Literal["alert", "approve", "auto"]
+
+
+class ManagementRules(_Strict):
+    """Rules that watch every open short option (wheel-rules "Management"), each with its own mode:
+    ``alert`` (tell only), ``approve`` (propose an intent that waits for a click; the default) or ``auto``
+    (an approved intent the executor places at once).
+
+    Units: fractions of the credit received (0.50 = 50 %), a multiple of the credit, calendar days,
+    absolute deltas, dollars per share. Sources: tastytrade (50 % profit take, 21 DTE, 2× credit stop),
+    thetagang (rolls for a net credit), ibkr-options-income (gamma risk in the last week).
+    """
+
+    profit_take_fraction: float = Field(0.50, gt=0, le=1, description="Close at this profit ÷ credit.")
+    profit_take_mode: Mode = "approve"
+    roll_dte: int = Field(21, ge=0, le=365, description="Roll (or close) at or below this DTE.")
+    roll_mode: Mode = "approve"
+    roll_min_net_credit: float = Field(
+        0.05, ge=0, le=100, description="A roll must take in at least this net credit (dollars per share)."
+    )
+    stop_loss_multiple: float = Field(
+        2.0, gt=0, le=100, description="Stop at a loss of this many times the credit."
+    )
+    stop_loss_mode: Mode = "approve"
+    stop_loss_action: Literal["close", "roll"] = "close"
+    assignment_delta: float = Field(0.50, gt=0, lt=1, description="|delta| at which assignment is likely.")
+    assignment_dte: int = Field(7, ge=0, le=365, description="'Near expiry' for the assignment rule.")
+    # alert: let it be assigned (the wheel); approve / auto: roll it out instead
+    assignment_mode: Mode = "alert"
+    gamma_dte: int = Field(7, ge=0, le=365, description="Gamma-risk alert at or below this DTE when ITM.")
+    # alert: tell only; approve / auto: close it
+    gamma_mode: Mode = "alert"
+
+    @field_validator("profit_take_fraction", mode="before")
+    @classmethod
+    def _not_a_percent(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool) and 1 < value < float("inf"):
+            raise ValueError(
+                f"is a fraction (0.50 = 50 %), got {value:g}; for {value:g} % write {value / 100:g}"
+            )
+        return value
+
+
+class RiskRules(_Strict):
+    """Limits the executor enforces before anything reaches TWS (wheel-rules "Risk limits"); the dashboard
+    runs the same checks before it creates an intent. Fractions are of net liquidation (0.20 = 20 %)."""
+
+    max_symbol_fraction: float = _fraction(0.20, positive=True)  # CSP collateral + shares of one symbol
+    max_csp_collateral_fraction: float = _fraction(0.60, positive=True)  # all short puts' strike × 100
+    min_cash_reserve_fraction: float = _fraction(0.10)  # cash left after CSP collateral
+    min_margin_cushion: float = _fraction(0.25)  # excess liquidity ÷ net liquidation
+    daily_loss_halt_fraction: float = _fraction(0.03, positive=True)  # halts new positions for the day
+    max_quote_age_seconds: float = Field(60.0, ge=1, le=3600)  # no order on an older quote
+
+    @field_validator(
+        "max_symbol_fraction",
+        "max_csp_collateral_fraction",
+        "min_cash_reserve_fraction",
+        "min_margin_cushion",
+        "daily_loss_halt_fraction",
+        mode="before",
+    )
+    @classmethod
+    def _not_a_percent(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool) and 1 < value < float("inf"):
+            raise ValueError(
+                f"is a fraction (0.20 = 20 %), got {value:g}; for {value:g} % write {value / 100:g}"
+            )
+        return value
+
+
 class AlertRules(_Strict):
     """Where alerts go: by severity, plus categories that always reach extra channels."""
 
@@ -196,19 +267,23 @@ class AlertRules(_Strict):
 
 
 #: The sections an ``overrides.<SYMBOL>`` table may hold, and the rules each one replaces.
-OVERRIDE_SECTIONS: dict[str, type[EntryRules]] = {"puts": PutRules, "calls": CallRules}
+OVERRIDE_SECTIONS: dict[str, type[_Strict]] = {
+    "puts": PutRules,
+    "calls": CallRules,
+    "management": ManagementRules,
+}
 
-_Rules = TypeVar("_Rules", bound=EntryRules)
+_Rules = TypeVar("_Rules", bound=_Strict)
 
 
 class Strategy(_Strict):
     """The whole strategy file.
 
-    ``overrides`` maps a symbol to replacement rules for that symbol: ``puts`` and/or ``calls``
-    (:data:`OVERRIDE_SECTIONS`). A symbol of ``universe.symbols`` may override both. A symbol outside the
-    universe may override only ``calls``: the scanner sells covered calls on every symbol whose shares are
-    held, in the universe or not, but screens puts only for the universe, so put overrides there would
-    never be used.
+    ``overrides`` maps a symbol to replacement rules for that symbol: ``puts``, ``calls`` and/or
+    ``management`` (:data:`OVERRIDE_SECTIONS`). A symbol of ``universe.symbols`` may override all three. A
+    symbol outside the universe may not override ``puts``: the scanner sells covered calls on every symbol
+    whose shares are held, in the universe or not, but screens puts only for the universe, so put
+    overrides there would never be used.
     """
 
     universe: UniverseRules = Field(default_factory=UniverseRules)
@@ -216,6 +291,8 @@ class Strategy(_Strict):
     puts: PutRules = Field(default_factory=PutRules)
     calls: CallRules = Field(default_factory=CallRules)
     orders: OrderRules = Field(default_factory=OrderRules)
+    management: ManagementRules = Field(default_factory=ManagementRules)
+    risk: RiskRules = Field(default_factory=RiskRules)
     alerts: AlertRules = Field(default_factory=AlertRules)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -266,6 +343,10 @@ class Strategy(_Strict):
         """Call rules for ``symbol`` (in the universe or only held): the defaults with that symbol's
         ``overrides.<SYMBOL>.calls`` applied."""
         return self._rules_for(symbol, "calls", self.calls)
+
+    def management_rules(self, symbol: str) -> ManagementRules:
+        """Management rules for ``symbol``: the defaults with ``overrides.<SYMBOL>.management`` applied."""
+        return self._rules_for(symbol, "management", self.management)
 
 
 def _encoding_problems(raw: bytes) -> list[str]:

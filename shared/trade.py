@@ -6,12 +6,14 @@ whole quantity), quantities are contracts (options) or shares (stock), deltas ar
 
 Life of an intent (:class:`IntentStatus`)::
 
-    approved → placing → working → filled
+    (proposed →) approved → placing → working → filled
                   │          └──→ cancelled | rejected
                   └──→ failed | rejected
 
 ``approved`` is written by whoever creates the intent (the dashboard on a click, the monitor for a
-management rule); the executor moves it on. :data:`ACTIVE_INTENT_STATUSES` is the single definition
+management rule in ``auto`` mode); the executor moves it on. A management rule in ``approve`` mode writes
+its intent ``proposed``: it waits for the user's click (approved) or rejection (cancelled).
+:data:`ACTIVE_INTENT_STATUSES` is the single definition
 of "still leads, or may lead, to an order": at most one active intent per contract.
 """
 
@@ -54,6 +56,7 @@ class IntentKind(StrEnum):
 class IntentStatus(StrEnum):
     """Where an intent is in its life (see the module docstring)."""
 
+    PROPOSED = "proposed"  # a management rule's intent waiting for the user's click
     APPROVED = "approved"
     PLACING = "placing"
     WORKING = "working"
@@ -67,6 +70,8 @@ class IntentStatus(StrEnum):
 ACTIVE_INTENT_STATUSES: frozenset[IntentStatus] = frozenset(
     {IntentStatus.APPROVED, IntentStatus.PLACING, IntentStatus.WORKING}
 )
+#: Statuses of an intent not yet ended, proposals included: a position with one gets no second proposal.
+OPEN_INTENT_STATUSES: frozenset[IntentStatus] = ACTIVE_INTENT_STATUSES | {IntentStatus.PROPOSED}
 #: Active statuses in which the executor owns the intent (it claimed it).
 EXECUTOR_INTENT_STATUSES: frozenset[IntentStatus] = frozenset({IntentStatus.PLACING, IntentStatus.WORKING})
 
@@ -357,3 +362,100 @@ class Cycle:
     annualized_return: float | None = None
     preexisting: bool = False
     legs: list[CycleLeg] = field(default_factory=list)
+
+
+class ManagementRule(StrEnum):
+    """A management rule watching an open short option (wheel-rules "Management")."""
+
+    PROFIT_TAKE = "profit_take"  # profit ≥ 50 % of the credit → buy to close (tastytrade)
+    DTE_ROLL = "dte_roll"  # DTE ≤ 21 → roll out for a net credit, else close (tastytrade "21 DTE")
+    STOP_LOSS = "stop_loss"  # loss ≥ 2 × credit → close or defensive roll (tastytrade 2× credit stop)
+    ASSIGNMENT = "assignment"  # |delta| ≥ 0.50 near expiry → alert, let it be assigned (wheel practice)
+    GAMMA = "gamma"  # DTE ≤ 7 and in the money → gamma / assignment-risk alert (ibkr-options-income)
+
+
+class RuleMode(StrEnum):
+    """How a management rule acts: tell only, propose an intent that waits for a click, or approve it."""
+
+    ALERT = "alert"
+    APPROVE = "approve"
+    AUTO = "auto"
+
+
+class ManagementAction(StrEnum):
+    """What a management decision asks for."""
+
+    CLOSE = "close"  # buy to close the short option
+    ROLL = "roll"  # one combo order: buy to close, sell to open a later expiry
+    HOLD = "hold"  # nothing to trade: an alert only (e.g. let it be assigned)
+
+
+class DecisionStatus(StrEnum):
+    """Where a management decision is. ``pending`` and ``approved`` are open: at most one open decision per
+    position and rule. ``alerted``, ``rejected`` and ``filled`` are final for that position and rule (the
+    rule does not fire again for it); ``lapsed`` (its order ended unfilled, or the position went first)
+    lets the rule fire again if its trigger still holds."""
+
+    PENDING = "pending"  # approve mode: its intent is proposed, waiting for the user's click
+    APPROVED = "approved"  # its intent is approved (by the click or auto mode) and goes to the executor
+    ALERTED = "alerted"  # alert mode (or an alert-only rule): told, nothing traded
+    REJECTED = "rejected"  # the user rejected it
+    FILLED = "filled"  # its intent filled
+    LAPSED = "lapsed"  # its intent ended unfilled, or the position was gone before it acted
+
+
+#: Decision statuses that are still open (one per position and rule).
+OPEN_DECISION_STATUSES: frozenset[DecisionStatus] = frozenset(
+    {DecisionStatus.PENDING, DecisionStatus.APPROVED}
+)
+#: Decision statuses after which the rule does not fire again for the same position.
+FINAL_DECISION_STATUSES: frozenset[DecisionStatus] = frozenset(
+    {DecisionStatus.ALERTED, DecisionStatus.REJECTED, DecisionStatus.FILLED}
+)
+
+
+class CommandKind(StrEnum):
+    """A user's command recorded by the dashboard (who and when) for a process to act on."""
+
+    HALT = "halt"  # stop opening positions (closing and rolling still allowed)
+    RESUME = "resume"  # lift the user's halt
+    REJECT_OPPORTUNITY = "reject_opportunity"  # hide a contract from the opportunities (until its expiry)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A management rule's decision on one open short option, with every number that decided it.
+
+    Money: ``credit`` and ``mark`` dollars per share (``credit`` the opening price, ``mark`` the cost to
+    close now: the mid); ``profit_fraction`` = (credit − mark) ÷ credit (negative is a loss: −2 is a loss of
+    2 × the credit); ``dte`` calendar days; ``delta`` per share, signed; ``underlying_price`` dollars per
+    share; ``itm`` whether the underlying is through the strike. For a roll, ``new_*`` name the new leg and
+    ``net_credit`` its net credit per share (new leg's bid − old leg's ask … as quoted when decided).
+    ``reason`` is the one line the user reads.
+    """
+
+    rule: ManagementRule
+    mode: RuleMode
+    action: ManagementAction
+    symbol: str
+    con_id: int
+    local_symbol: str
+    right: Right
+    strike: float
+    expiry: str
+    contracts: int
+    credit: float
+    mark: float | None
+    profit_fraction: float | None
+    dte: int
+    delta: float | None
+    underlying_price: float | None
+    itm: bool
+    reason: str
+    severity: str = "warning"
+    limit: float | None = None  # dollars per share: max debit of a close, min net credit of a roll
+    new_con_id: int | None = None
+    new_local_symbol: str | None = None
+    new_expiry: str | None = None
+    new_strike: float | None = None
+    net_credit: float | None = None

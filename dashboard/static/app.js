@@ -1,5 +1,6 @@
 // thetawheel dashboard: reload the page every N seconds (never mid-submit or while editing),
-// show the countdown next to the "updated" clock, and block double submission of forms.
+// show the countdown next to the "updated" clock, and block double submission of forms (the clicked
+// button shows its data-busy text meanwhile).
 (function () {
   "use strict";
   var seconds = parseInt(document.body.dataset.refreshSeconds || "30", 10);
@@ -12,7 +13,7 @@
     var button = event.target.querySelector("button[type=submit]");
     if (button) {
       button.disabled = true;
-      button.textContent = "Approving…";
+      button.textContent = button.dataset.busy || "Sending…";
     }
   });
 

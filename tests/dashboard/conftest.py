@@ -42,7 +42,11 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def config(db_url: str) -> Config:
-    settings = Settings(_env_file=None, DATABASE_URL=db_url)  # type: ignore[call-arg]
+    # Orders at any hour and no TWS restart windows: the risk gate's market checks must not depend on when
+    # the tests run (tests of those checks build their own settings).
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, DATABASE_URL=db_url, MARKET_HOURS="always", TWS_RESTART_WINDOWS=""
+    )
     return Config(settings=settings, strategy=Strategy())
 
 

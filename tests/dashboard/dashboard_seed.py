@@ -118,10 +118,11 @@ def seed(engine: Engine) -> None:
                 {"ts": _iso(-3600), "account": "DU1234567", "net_liquidation": 1.0, "total_cash": 1.0,
                  "buying_power": 1.0, "excess_liquidity": 1.0, "available_funds": 1.0, "maint_margin": 0.0,
                  "unrealized_pnl": 0.0, "realized_pnl": 0.0},
-                {"ts": _iso(-20), "account": "DU1234567", "net_liquidation": 104321.55,
-                 "total_cash": 98765.43,
-                 "buying_power": 395061.72, "excess_liquidity": 87654.32, "available_funds": 87000.0,
-                 "maint_margin": 11111.0, "unrealized_pnl": -432.1, "realized_pnl": 1250.75},
+                # large enough for the risk gate to let the tests sell two SPY 600 puts ($120,000)
+                {"ts": _iso(-20), "account": "DU1234567", "net_liquidation": 1043215.55,
+                 "total_cash": 987654.43,
+                 "buying_power": 3950617.72, "excess_liquidity": 876543.32, "available_funds": 870000.0,
+                 "maint_margin": 111110.0, "unrealized_pnl": -432.1, "realized_pnl": 1250.75},
             ],
         )  # fmt: skip
         conn.execute(

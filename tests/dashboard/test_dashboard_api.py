@@ -51,7 +51,7 @@ def test_health_marks_stale_and_missing_components_down(live: Live, http: reques
 
 def test_read_endpoints_return_seeded_rows(live: Live, http: requests.Session) -> None:
     account = http.get(f"{live.url}/api/v1/account", timeout=5).json()["account"]
-    assert account["net_liquidation"] == 104321.55  # the newest snapshot, not the hour-old one
+    assert account["net_liquidation"] == 1043215.55  # the newest snapshot, not the hour-old one
     positions = http.get(f"{live.url}/api/v1/positions", timeout=5).json()["positions"]
     assert {p["symbol"] for p in positions} == {"AAPL", "KO", "T"}
     opps = http.get(f"{live.url}/api/v1/opportunities", timeout=5).json()

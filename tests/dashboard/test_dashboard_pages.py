@@ -16,7 +16,7 @@ def test_overview_shows_account_positions_and_health(live: Live, http: requests.
     resp = http.get(f"{live.url}/", timeout=5)
     assert resp.status_code == 200
     html = resp.text
-    for text in ("$104,321.55", "$98,765.43", "$395,061.72", "$87,654.32", "-$432.10", "$1,250.75"):
+    for text in ("$1,043,215.55", "$987,654.43", "$3,950,617.72", "$876,543.32", "-$432.10", "$1,250.75"):
         assert text in html, text
     assert 'class="value neg">-$432.10' in html and 'class="value pos">$1,250.75' in html
     assert "KO    261120P00060000" in html and "$20,325.00" in html and "-$47.40" in html

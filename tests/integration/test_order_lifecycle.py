@@ -136,7 +136,9 @@ def test_broker_rejection_ends_the_intent_with_a_readable_reason(setup: tuple[Si
     key = "TW-CSP-SPY-TEST-MARGIN"
     details = observer.reqContractDetails(Option("SPY", "", 0.0, "P", "SMART"))
     put = details[len(details) // 2].contract
-    approve_intent(engine, key, put, quantity=100)  # strike × 100 × 100 is far beyond the account
+    # buying 1000 puts costs far more than the account holds; the risk gate lets a closing order through
+    # (it checks opening orders against the account), so it is TWS that rejects it
+    approve_intent(engine, key, put, kind="buy_to_close", action="BUY", quantity=1000)
     executor = Proc("executor", root)
     try:
         row = wait_for(

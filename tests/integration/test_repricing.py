@@ -50,6 +50,7 @@ STRATEGY = (
     '[universe]\nsymbols = ["KO"]\n[schedule]\nmonitor_interval_seconds = 2\n'
     "executor_poll_seconds = 0.5\nheartbeat_seconds = 2\n"
     "[orders]\nreprice_seconds = 5\nreprice_fraction = 0.25\nreprice_max_steps = 4\ndeadline_minutes = 30\n"
+    "[risk]\nmax_symbol_fraction = 0.5\n"  # three KO puts (~$26,000) on the $100,000 account: past the 20 %
 )
 STEP = re.compile(
     r"^repriced (\d)/4: LMT ([\d.]+) → ([\d.]+) \(natural ([\d.]+), (?:floor ([\d.]+)|no floor)\)$"

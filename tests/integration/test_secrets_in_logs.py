@@ -47,7 +47,8 @@ def test_a_full_run_logs_no_secret(tmp_path: Path, smtp_server: SmtpServer, twil
         "LOG_LEVEL": "DEBUG",
         "LOG_JSON": "true",
     }
-    svc, base = start_demo(tmp_path, STRATEGY, values)
+    # a SPY put needs ~$70,000 of collateral: an account large enough for the per-symbol risk limit (20 %)
+    svc, base = start_demo(tmp_path, STRATEGY, values, {"THETAWHEEL_DEMO_CASH": "1000000"})
     try:
         client = Client(base)
         wait_for("all components up", lambda: all_up(client), 90, svc)

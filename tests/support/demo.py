@@ -101,6 +101,7 @@ def start_demo(
     ``service.env["THETAWHEEL_DEMO_CONTROL_PORT"]``."""
     dash_port = free_port()
     (root / "thetawheel.toml").write_text(strategy)
+    values = {"TWS_RESTART_WINDOWS": "", **values}  # no restart windows unless a test gives them
     values = values | {
         "DASHBOARD_PORT": dash_port,
         "THETAWHEEL_CONFIG": root / "thetawheel.toml",

@@ -25,7 +25,8 @@ from executor.ladder import (
     session_phase,
     step_number,
 )
-from executor.repricer import RepriceStore, XnysSessions
+from executor.repricer import RepriceStore
+from shared.marketcal import XnysSessions
 from shared.schema import intents, order_events, orders
 from shared.trade import Action
 
