@@ -760,6 +760,7 @@ class Chaos:
             child, row = self.children[name], beats.get(name)
             fresh = (
                 row is not None
+                and child.running()  # a process killed at the very end still has its last fresh beat
                 and row["pid"] == child.pid
                 and now - ts(row["updated_at"]) < 3 * self.heartbeat_s + 5
             )
