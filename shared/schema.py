@@ -95,6 +95,64 @@ scans = Table(
     Column("contracts_checked", Integer, nullable=False, default=0),
     Column("candidates", Integer, nullable=False, default=0),
     Column("detail", Text, nullable=False, default=""),
+    Column("preview", Boolean, nullable=False, default=False),  # run outside regular hours: quotes stale
+    Column("trigger", String(16), nullable=False, default="schedule"),  # schedule | start | scan_now
+    Column("progress", String(64), nullable=False, default=""),  # "symbol 3 of 13: KO" while running
+)
+
+# One row per symbol and right a scan looked at: what it read and which rule removed how many contracts.
+scan_symbols = Table(
+    "scan_symbols",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scan_id", Integer, ForeignKey("scans.id"), nullable=False, index=True),
+    Column("symbol", String(16), nullable=False),
+    Column("right", String(1), nullable=False),  # P | C
+    Column("expiries", Integer, nullable=False, default=0),  # expiries in the DTE window read
+    Column("contracts_checked", Integer, nullable=False, default=0),
+    Column("candidates", Integer, nullable=False, default=0),  # passed every rule
+    Column("removed", Text, nullable=False, default=""),  # "delta 14, earnings 6, iv_rank 9" (rule → count)
+    Column("note", Text, nullable=False, default=""),  # why the symbol has no candidate, in one line
+    # history rules' figures (fractions; IV rank 0..1 over 52 weeks; HV 20-day close-to-close, annualized)
+    Column("iv", Float),
+    Column("iv_rank", Float),
+    Column("hv", Float),
+    Column("iv_hv_ratio", Float),
+    Column("next_earnings", String(10)),  # YYYY-MM-DD
+    Column("sma200", Float),  # dollars per share
+    Column("rsi14", Float),  # 0..100
+)
+
+# Daily bars the scanner caches (reqHistoricalData, refreshed once a day): closes of the underlying
+# (TRADES), its 30-day implied vol (OPTION_IMPLIED_VOLATILITY) and historical vol (HISTORICAL_VOLATILITY).
+daily_bars = Table(
+    "daily_bars",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column(
+        "what", String(32), primary_key=True
+    ),  # TRADES | OPTION_IMPLIED_VOLATILITY | HISTORICAL_VOLATILITY
+    Column("date", String(10), primary_key=True),  # YYYY-MM-DD
+    Column("close", Float, nullable=False),  # dollars per share, or a fraction for the volatilities
+)
+
+bar_fetches = Table(
+    "bar_fetches",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("what", String(32), primary_key=True),
+    Column("trading_day", String(10), nullable=False),  # the US/Eastern day the bars were last fetched
+    Column("fetched_at", String(40), nullable=False),
+    Column("bars", Integer, nullable=False, default=0),
+)
+
+earnings_dates = Table(
+    "earnings_dates",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("date", String(10), primary_key=True),  # YYYY-MM-DD report date
+    Column("source", String(16), nullable=False),  # file | yfinance
+    Column("fetched_at", String(40), nullable=False),
 )
 
 opportunities = Table(
@@ -130,6 +188,13 @@ opportunities = Table(
     Column("created_at", String(40), nullable=False),
     Column("cost_basis", Float),  # CC: the cycle's adjusted cost basis, dollars per share
     Column("max_contracts", Integer),  # CC: contracts the uncovered shares cover (lots of 100)
+    # history rules (wheel-rules "Entry screening"): fractions, IV rank 0..1 over 52 weeks
+    Column("iv_rank", Float),
+    Column("iv_hv_ratio", Float),
+    Column("hv", Float),
+    Column("next_earnings", String(10)),  # YYYY-MM-DD, the symbol's next report date known
+    Column("sma200", Float),  # dollars per share
+    Column("rsi14", Float),  # 0..100
 )
 
 intents = Table(
@@ -411,7 +476,7 @@ commands = Table(
     "commands",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(24), nullable=False),  # halt | resume | reject_opportunity (CommandKind)
+    Column("kind", String(24), nullable=False),  # halt | resume | reject_opportunity | scan_now (CommandKind)
     Column("con_id", Integer),  # reject_opportunity: the contract hidden
     Column("opportunity_id", Integer),
     Column("expiry", String(8)),  # reject_opportunity: hidden until this expiry

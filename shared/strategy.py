@@ -109,8 +109,24 @@ class EntryRules(_Strict):
     min_open_interest: int = Field(100, ge=0)
     max_spread_pct: float = _fraction(0.10, positive=True)
     max_candidates_per_symbol: int = Field(3, ge=1, le=50)
+    # -- rules that need history (wheel-rules "Entry screening"; scanner/history.py) --------------------
+    # IV rank = (IV now − 52-week low) ÷ (52-week high − low), a fraction (0.30 = "IVR 30", tastytrade);
+    # IV/HV = 30-day implied ÷ 30-day historical volatility (IB's OPTION_IMPLIED_VOLATILITY and
+    # HISTORICAL_VOLATILITY daily bars). 0 turns a rule off; without the bars the rule is not applied and
+    # the scan's per-symbol note says so.
+    min_iv_rank: float = _fraction(0.30)
+    min_iv_hv_ratio: float = Field(1.05, ge=0, le=10)
+    # earnings (ibkr-options-income): no expiry on or after the next report date, nor within
+    # earnings_buffer_days calendar days before it
+    avoid_earnings: bool = True
+    earnings_buffer_days: int = Field(14, ge=0, le=90)
+    # trend / technicals, optional (seed 003): close above its 200-day simple moving average; RSI(14) (Wilder)
+    # below max_rsi14
+    require_above_sma200: bool = False
+    rsi_filter: bool = False
+    max_rsi14: float = Field(70.0, gt=0, le=100)
 
-    @field_validator("min_annualized_return", "max_spread_pct", mode="before")
+    @field_validator("min_annualized_return", "max_spread_pct", "min_iv_rank", mode="before")
     @classmethod
     def _not_a_percent(cls, value: Any) -> Any:
         """``min_annualized_return = 8`` means 8 %: say how to write it rather than a bare bound."""
@@ -160,6 +176,28 @@ class CallRules(EntryRules):
     delta_target: float = _delta(0.30)
     min_annualized_return: float = _fraction(0.05)
     strike_at_or_above_cost_basis: bool = True
+    min_iv_rank: float = _fraction(0.0)  # calls are sold on shares held whatever the IV: off by default
+    min_iv_hv_ratio: float = Field(0.0, ge=0, le=10)
+
+
+class ScanRules(_Strict):
+    """How much of each chain the scanner reads, and when it scans (scanner/preselect.py, scanner/app.py).
+
+    ``max_expiries``: expiries per symbol and right inside the DTE window (0 = every one); the strikes of
+    each expiry are those whose delta may fall in the band, widened until the band's edges are crossed, plus
+    ``strikes_beyond_band`` listed strikes past each edge, at most ``max_strikes_per_expiry``. The first scan
+    of a session runs ``first_scan_after_open_minutes`` after the open, then every
+    ``schedule.scan_interval_seconds`` in regular hours; outside them one ``preview`` scan (stale quotes,
+    labelled as such) when ``preview_outside_hours``. ``history_days``: calendar days of daily bars kept
+    for IV rank and the technicals (52 weeks + the 200-day SMA's start).
+    """
+
+    max_expiries: int = Field(0, ge=0, le=60)
+    strikes_beyond_band: int = Field(1, ge=0, le=10)
+    max_strikes_per_expiry: int = Field(40, ge=2, le=400)
+    first_scan_after_open_minutes: int = Field(15, ge=0, le=390)
+    preview_outside_hours: bool = True
+    history_days: int = Field(400, ge=30, le=3650)
 
 
 class OrderRules(_Strict):
@@ -290,6 +328,7 @@ class Strategy(_Strict):
     schedule: ScheduleRules = Field(default_factory=ScheduleRules)
     puts: PutRules = Field(default_factory=PutRules)
     calls: CallRules = Field(default_factory=CallRules)
+    scan: ScanRules = Field(default_factory=ScanRules)
     orders: OrderRules = Field(default_factory=OrderRules)
     management: ManagementRules = Field(default_factory=ManagementRules)
     risk: RiskRules = Field(default_factory=RiskRules)

@@ -420,6 +420,7 @@ class CommandKind(StrEnum):
     HALT = "halt"  # stop opening positions (closing and rolling still allowed)
     RESUME = "resume"  # lift the user's halt
     REJECT_OPPORTUNITY = "reject_opportunity"  # hide a contract from the opportunities (until its expiry)
+    SCAN_NOW = "scan_now"  # the scanner claims it (pending → done) and scans at once
 
 
 @dataclass(frozen=True)
