@@ -1,5 +1,5 @@
 """JSON API under ``/api/v1``. Reads mirror the pages; the writes approve or reject an opportunity, approve
-or reject a management decision, and switch the halt on or off.
+or reject a management decision, switch the halt on or off, and ask the scanner for a scan at once.
 
 State-changing requests need a CSRF token: fetch one from ``GET /api/v1/csrf``, keep the session
 cookie, and send the token in the ``X-CSRFToken`` header.
@@ -83,7 +83,10 @@ def wheel() -> Response:
 @bp.get("/opportunities")
 def opportunities() -> Response:
     """Opportunities of the newest completed scan, or of ``?scan_id=``, by rank; contracts the user rejected
-    are left out (until their expiry) and counted in ``hidden_rejected``."""
+    are left out (until their expiry) and counted in ``hidden_rejected``; ``scan.preview`` is true for a
+    scan outside regular hours (stale quotes); ``running_scan`` is the scan under way (its ``progress``),
+    or ``null``; ``symbols`` the scan's ``scan_symbols`` rows (per symbol and right: candidates, the
+    contracts each rule removed, the history figures, and why a symbol has no candidate)."""
     raw = request.args.get("scan_id", "")
     if raw:
         if not raw.isdigit():
@@ -97,7 +100,15 @@ def opportunities() -> Response:
         engine(), queries.opportunities(engine(), scan["id"]) if scan else []
     )
     coverage.annotate(engine(), rows, state().config.strategy.orders.contracts, actions.MAX_QUANTITY)
-    return jsonify({"scan": scan, "opportunities": rows, "hidden_rejected": hidden})
+    return jsonify(
+        {
+            "scan": scan,
+            "opportunities": rows,
+            "hidden_rejected": hidden,
+            "running_scan": queries.running_scan(engine()),
+            "symbols": queries.scan_symbols(engine(), scan["id"]) if scan else [],
+        }
+    )
 
 
 @bp.post("/opportunities/<int:opportunity_id>/approve")
@@ -176,6 +187,14 @@ def risk() -> Response:
 def system() -> Response:
     """Heartbeats, connection states, TWS's clock offset, market hours, the halt switch and its history."""
     return jsonify(system_figures.system(engine(), state().config))
+
+
+@bp.post("/scan")
+def scan_now() -> tuple[Response, int]:
+    """Ask the scanner for a scan at once (a ``scan_now`` command it claims). 201 with the command; 409
+    when one is waiting or running already."""
+    _body(set(), "{}")
+    return jsonify({"command": commands.scan_now(engine(), actor())}), 201
 
 
 @bp.post("/halt")

@@ -8,6 +8,8 @@ rejected opportunities.
   monitor alerts once per change.
 - **reject_opportunity**: hides the contract from the opportunities, in this scan and later ones, until its
   expiry. Nothing acts on it later, so it is written ``done``.
+- **scan_now**: asks the scanner for a scan at once; the scanner claims the ``pending`` row (``running``)
+  and marks it ``done`` when the scan ends. A second request while one waits is refused (409).
 
 Each write is one guarded ``INSERT … SELECT … WHERE``: a second click racing the first writes nothing.
 """
@@ -194,3 +196,27 @@ def reject_opportunity(engine: Engine, opportunity_id: int, actor: str, reason: 
         f"{opp['local_symbol']} changed while it was being rejected; reload and try again",
         "opportunity_id",
     )
+
+
+def _scan_now_waiting() -> ColumnElement[bool]:
+    c = s.commands.c
+    return and_(c.kind == CommandKind.SCAN_NOW.value, c.status.in_(["pending", "running"]))
+
+
+def scan_now(engine: Engine, actor: str) -> Row:
+    """Ask the scanner for a scan at once: a ``scan_now`` command (``pending``). 409 when one is waiting
+    or running already. Returns the command row."""
+    values = {
+        "kind": CommandKind.SCAN_NOW.value,
+        "reason": "",
+        "actor": actor[:MAX_ACTOR],
+        "created_at": utcnow_iso(),
+        "status": "pending",
+    }
+    with engine.begin() as conn:
+        row = _insert_if(conn, values, ~exists().where(_scan_now_waiting()))
+        if row is not None:
+            return row
+        earlier = conn.execute(select(s.commands).where(_scan_now_waiting()).limit(1)).first()
+    who = f" (by {earlier.actor} at {earlier.created_at}, {earlier.status})" if earlier is not None else ""
+    raise ActionError(409, f"a scan was requested already{who}", "scan_now")

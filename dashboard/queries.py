@@ -100,6 +100,14 @@ def latest_scan(engine: Engine) -> Row | None:
     return dict(row._mapping) if row else None
 
 
+def running_scan(engine: Engine) -> Row | None:
+    """The newest scan still ``running`` (with its ``progress``), or ``None``."""
+    stmt = select(s.scans).where(s.scans.c.status == "running").order_by(s.scans.c.id.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return dict(row._mapping) if row else None
+
+
 def scan(engine: Engine, scan_id: int) -> Row | None:
     """One scan by id, or ``None``."""
     with engine.connect() as conn:
@@ -119,6 +127,16 @@ def active_intents_by_con_id(engine: Engine) -> dict[int, Row]:
     stmt = select(s.intents).where(i.status.in_(ACTIVE_STATUS_VALUES)).order_by(i.id)
     with engine.connect() as conn:
         return {r["con_id"]: r for r in _rows(conn, stmt)}
+
+
+def scan_symbols(engine: Engine, scan_id: int) -> list[Row]:
+    """The ``scan_symbols`` rows of ``scan_id``: per symbol and right the contracts read, candidates, the
+    contracts each rule removed, the history figures (IV rank, IV/HV, next earnings, SMA200, RSI) and a
+    note saying why a symbol has no candidate; symbols without a candidate first."""
+    c = s.scan_symbols.c
+    stmt = select(s.scan_symbols).where(c.scan_id == scan_id).order_by(c.candidates > 0, c.symbol, c.right)
+    with engine.connect() as conn:
+        return _rows(conn, stmt)
 
 
 def opportunities(engine: Engine, scan_id: int) -> list[Row]:

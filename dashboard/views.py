@@ -69,7 +69,27 @@ def opportunities() -> str:
     scan = queries.latest_scan(eng)
     rows, hidden = commands.hide_rejected(eng, queries.opportunities(eng, scan["id"]) if scan else [])
     coverage.annotate(eng, rows, state().config.strategy.orders.contracts, actions.MAX_QUANTITY)
-    return render_template("opportunities.html", page="opportunities", scan=scan, rows=rows, hidden=hidden)
+    return render_template(
+        "opportunities.html",
+        page="opportunities",
+        scan=scan,
+        rows=rows,
+        hidden=hidden,
+        running=queries.running_scan(eng),
+        symbols=queries.scan_symbols(eng, scan["id"]) if scan else [],
+    )
+
+
+@bp.post("/scan")
+def scan_now() -> Response:
+    """Form target of Scan now: a ``scan_now`` command the scanner claims; back to the opportunities."""
+    try:
+        commands.scan_now(engine(), actor())
+    except ActionError as err:
+        flash(f"Not requested: {err.message}", "error")
+    else:
+        flash("Scan requested: the scanner starts it within seconds", "success")
+    return redirect(url_for("views.opportunities"), code=303)
 
 
 @bp.post("/opportunities/<int:opportunity_id>/approve")

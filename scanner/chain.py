@@ -1,12 +1,18 @@
-"""Read what the screen needs from TWS for one underlying and one right (puts or calls): spot, a
-volatility guess, the listed expiries in the DTE window, the existing out-of-the-money strikes near the
-target delta (for covered calls, only strikes at or above the cost basis), and their quotes with TWS's
-model greeks and open interest.
+"""Read what the screen needs from TWS for one underlying and one right (puts or calls): spot, the
+listed expiries in the DTE window, on each the listed strikes whose delta may fall in the rules' band (for
+covered calls, only strikes at or above the cost basis), and their quotes with TWS's model greeks and open
+interest.
 
-Market-data lines are kept low: at most ``MAX_EXPIRIES`` expiries × ``MAX_STRIKES`` strikes are read
-per symbol, in batches that fit the scanner's line budget (:class:`shared.pacing.LineBudget`), and every
-stream is cancelled before the next batch. The daily bars for the volatility guess go through the
-historical-data pacer (:class:`shared.pacing.HistoricalPacer`) and are read once per symbol and day.
+Coverage (:mod:`scanner.preselect`): every expiry in the DTE window (at most ``strategy.scan.max_expiries``,
+0 = all); the implied vol of the at-the-money option of the expiry nearest the DTE target (one quote; the
+realized vol of daily bars when it has none) places the band's edges on each expiry's listed strikes, with
+``strikes_beyond_band`` strikes past each edge; then rounds of the next listed strikes outwards until
+TWS's streamed greeks show both edges crossed, the chain ends or ``max_strikes_per_expiry`` is reached.
+
+Market-data lines are kept low: each round is streamed in batches that fit the scanner's line budget
+(:class:`shared.pacing.LineBudget`), and every stream is cancelled before the next batch. The daily bars of
+the fallback volatility guess go through the historical-data pacer (:class:`shared.pacing.HistoricalPacer`)
+and are read once per symbol and day.
 """
 
 from __future__ import annotations
@@ -18,20 +24,19 @@ from datetime import date
 
 from ib_async import IB, Contract, Option, Stock, Ticker
 
-from scanner.preselect import expiries_in_window, strikes_to_check
+from scanner.preselect import Seen, band_strikes, expiries_in_window, widen_strikes
 from scanner.screen import OptionQuote
 from shared.ibwait import wait_until
 from shared.optionmath import calendar_dte
 from shared.pacing import HistoricalPacer, LineBudget
-from shared.strategy import EntryRules, PutRules
+from shared.strategy import EntryRules, PutRules, ScanRules
 from shared.trade import Right
 
 log = logging.getLogger("scanner.chain")
 
-#: Expiries looked at per symbol (nearest the DTE target first).
-MAX_EXPIRIES = 2
-#: Strikes requested per expiry.
-MAX_STRIKES = 8
+#: Widening rounds per symbol after the first request (a safety bound; ``max_strikes_per_expiry`` and the
+#: chain's ends stop the widening first).
+MAX_WIDEN_ROUNDS = 8
 #: Seconds to wait for quotes, greeks and open interest before screening what arrived.
 QUOTE_WAIT_SECONDS = 6.0
 #: Variance risk premium applied to realized volatility for the strike pre-selection guess.
@@ -53,13 +58,15 @@ class Pacing:
 
 @dataclass
 class ChainRead:
-    """What was read for one symbol and right: the quotes, and how many contracts were checked."""
+    """What was read for one symbol and right: the quotes, how many contracts were checked, and how many
+    expiries of the DTE window were read."""
 
     symbol: str
     spot: float | None
     quotes: list[OptionQuote]
     contracts_checked: int
     note: str = ""
+    expiries: int = 0
 
 
 def _finite(x: float | None) -> bool:
@@ -170,6 +177,23 @@ async def _read_quotes(
     return quotes
 
 
+def _seen(q: OptionQuote) -> Seen:
+    return Seen(abs(q.delta) if q.delta is not None else None, q.iv)
+
+
+async def _atm_iv(
+    ib: IB, listed: dict[float, Contract], symbol: str, spot: float, right: Right, lines: LineBudget
+) -> tuple[float | None, OptionQuote | None]:
+    """The model implied vol (fraction) of the listed strike nearest the spot, and its quote."""
+    if not listed:
+        return None, None
+    strike = min(listed, key=lambda k: (abs(k - spot), k))
+    quotes = await _read_quotes(ib, [listed[strike]], symbol, spot, right, lines)
+    q = quotes[0] if quotes else None
+    iv = q.iv if q is not None and q.iv is not None and q.iv > 0 else None
+    return iv, q
+
+
 async def read_options(
     ib: IB,
     symbol: str,
@@ -179,10 +203,13 @@ async def read_options(
     pacing: Pacing,
     *,
     min_strike: float | None = None,
+    scan: ScanRules | None = None,
 ) -> ChainRead | None:
-    """Quotes of the candidate puts or calls (``right``) of ``symbol``: out of the money, in the DTE
-    window, near the target delta and, when given, at or above ``min_strike`` ($/share: a covered call's
-    cost basis). ``None`` when TWS does not know the symbol (IB 200)."""
+    """Quotes of the puts or calls (``right``) of ``symbol`` whose delta may fall in the rules' band, on
+    every expiry of the DTE window, bracketed by strikes past each edge of the band (``scan``: the
+    strategy's limits, the defaults when not given), and, when given, at or above ``min_strike`` ($/share:
+    a covered call's cost basis). ``None`` when TWS does not know the symbol (IB 200)."""
+    limits = scan if scan is not None else ScanRules()
     kind = "puts" if right is Right.PUT else "calls"
     qualified = await ib.qualifyContractsAsync(Stock(symbol, "SMART", "USD"))
     stock = qualified[0] if qualified else None
@@ -191,33 +218,96 @@ async def read_options(
     spot = await _spot(ib, stock, pacing.lines)
     if spot is None:
         return ChainRead(symbol, None, [], 0, "no price for the underlying")
-    iv_guess = await _iv_guess(ib, stock, pacing)
     chains = await ib.reqSecDefOptParamsAsync(symbol, "", "STK", stock.conId)
     chain = next((c for c in chains if c.exchange == "SMART"), chains[0] if chains else None)
     if chain is None:
         return ChainRead(symbol, spot, [], 0, "no option chain")
-    expiries = expiries_in_window(chain.expirations, today, rules)[:MAX_EXPIRIES]
-    contracts: list[Contract] = []
+    expiries = expiries_in_window(chain.expirations, today, rules)
+    if limits.max_expiries:
+        expiries = expiries[: limits.max_expiries]
+    if not expiries:
+        return ChainRead(symbol, spot, [], 0, "no expiry in the DTE window")
+    listed: dict[str, dict[float, Contract]] = {}
     for expiry in expiries:
         details = await ib.reqContractDetailsAsync(
             Option(symbol, expiry, 0.0, right.value, "SMART", tradingClass=chain.tradingClass)
         )
-        listed = {d.contract.strike: d.contract for d in details if d.contract is not None}
-        dte = calendar_dte(expiry, today)
-        picked = strikes_to_check(
-            listed, spot, iv_guess, dte, rules, limit=MAX_STRIKES, right=right, min_strike=min_strike
+        listed[expiry] = {d.contract.strike: d.contract for d in details if d.contract is not None}
+    quotes: dict[tuple[str, float], OptionQuote] = {}
+    seen: dict[str, dict[float, Seen]] = {e: {} for e in expiries}
+    iv, atm = await _atm_iv(ib, listed[expiries[0]], symbol, spot, right, pacing.lines)
+    source = "ATM option"
+    # below a covered call's floor the at-the-money option is read for its implied vol only
+    if atm is not None and (min_strike is None or atm.strike >= min_strike):
+        quotes[(expiries[0], atm.strike)] = atm
+        seen[expiries[0]][atm.strike] = _seen(atm)
+    if iv is None:
+        iv, source = await _iv_guess(ib, stock, pacing), "realized vol"
+    wanted = {
+        e: band_strikes(
+            listed[e],
+            spot,
+            iv,
+            calendar_dte(e, today),
+            rules,
+            right=right,
+            beyond=limits.strikes_beyond_band,
+            limit=limits.max_strikes_per_expiry,
+            min_strike=min_strike,
         )
-        contracts.extend(listed[strike] for strike in picked)
-    if not contracts:
-        if not expiries:
-            return ChainRead(symbol, spot, [], 0, "no expiry in the DTE window")
+        for e in expiries
+    }
+    rounds = 0
+    while True:
+        asked = [(e, k) for e, ks in wanted.items() for k in ks if k not in seen[e] and k in listed[e]]
+        if not asked:
+            break
+        got = await _read_quotes(ib, [listed[e][k] for e, k in asked], symbol, spot, right, pacing.lines)
+        for (e, k), q in zip(asked, got, strict=True):
+            quotes[(e, k)] = q
+            seen[e][k] = _seen(q)
+        rounds += 1
+        if rounds > MAX_WIDEN_ROUNDS:
+            log.warning("%s: band not bracketed after %d widening rounds", symbol, MAX_WIDEN_ROUNDS)
+            break
+        wanted = {
+            e: widen_strikes(
+                listed[e],
+                seen[e],
+                spot,
+                calendar_dte(e, today),
+                rules,
+                right=right,
+                beyond=limits.strikes_beyond_band,
+                limit=limits.max_strikes_per_expiry,
+                min_strike=min_strike,
+            )
+            for e in expiries
+        }
+    checked = sum(len(v) for v in seen.values())
+    if atm is not None and atm.strike not in seen[expiries[0]]:
+        checked += 1
+    if not quotes:
         floor = f" at or above {min_strike:.2f}" if min_strike is not None else ""
-        return ChainRead(symbol, spot, [], 0, f"no {kind[:-1]} strike{floor} near the delta band")
-    quotes = await _read_quotes(ib, contracts, symbol, spot, right, pacing.lines)
-    log.info("%s: spot %.2f, IV guess %.0f %%, %d %s read", symbol, spot, iv_guess * 100, len(quotes), kind)
-    return ChainRead(symbol, spot, quotes, len(contracts))
+        return ChainRead(
+            symbol, spot, [], 0, f"no {kind[:-1]} strike{floor} near the delta band", len(expiries)
+        )
+    log.info(
+        "%s: spot %.2f, IV %.0f %% (%s), %d expiries, %d %s read in %d round(s)",
+        symbol,
+        spot,
+        iv * 100,
+        source,
+        len(expiries),
+        checked,
+        kind,
+        rounds,
+    )
+    return ChainRead(symbol, spot, list(quotes.values()), checked, expiries=len(expiries))
 
 
-async def read_puts(ib: IB, symbol: str, rules: PutRules, today: date, pacing: Pacing) -> ChainRead | None:
+async def read_puts(
+    ib: IB, symbol: str, rules: PutRules, today: date, pacing: Pacing, scan: ScanRules | None = None
+) -> ChainRead | None:
     """Quotes of the candidate puts of ``symbol`` (:func:`read_options` for puts)."""
-    return await read_options(ib, symbol, Right.PUT, rules, today, pacing)
+    return await read_options(ib, symbol, Right.PUT, rules, today, pacing, scan=scan)

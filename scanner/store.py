@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from scanner.historyrules import SymbolHistory
 from scanner.holdings import Holding, holdings_from_rows
 from scanner.screen import Screened
 from shared.schema import cycles, intents, positions
@@ -46,10 +47,16 @@ def read_holdings(engine: Engine) -> dict[str, Holding]:
 
 
 def opportunity_row(
-    s: Screened, scan_id: int, rank: int, ts: str, max_contracts: int | None = None
+    s: Screened,
+    scan_id: int,
+    rank: int,
+    ts: str,
+    max_contracts: int | None = None,
+    history: SymbolHistory | None = None,
 ) -> dict[str, Any]:
     """An ``opportunities`` row from a passed :class:`Screened` put (strategy CSP) or call (CC, with its
-    ``cost_basis`` and ``max_contracts``, the uncovered lots of the shares)."""
+    ``cost_basis`` and ``max_contracts``, the uncovered lots of the shares), with the history rules'
+    figures of its symbol when known (IV rank, IV/HV, HV, next earnings, SMA200, RSI(14))."""
     q = s.quote
     assert s.mid is not None and s.credit is not None and s.annualized_return is not None
     assert s.prob_otm is not None and q.delta is not None and q.bid is not None and q.ask is not None
@@ -82,4 +89,5 @@ def opportunity_row(
         "created_at": ts,
         "cost_basis": s.cost_basis if call else None,
         "max_contracts": max_contracts if call else None,
+        **{k: v for k, v in (history.figures() if history else {}).items() if k != "iv"},
     }

@@ -67,6 +67,14 @@ class XnysSessions:
             return Session(self._opens[i], self._closes[i])
         return None
 
+    def previous_close(self, now: datetime) -> datetime | None:
+        """The close of the last regular session that ended at or before ``now`` (aware), or ``None`` when
+        none is loaded (the calendar starts 30 days before ``now``)."""
+        if not self.covers(now.date()):
+            self.load(now.date())
+        i = bisect.bisect_right(self._closes, now) - 1
+        return self._closes[i] if i >= 0 else None
+
     async def session_at_async(self, now: datetime) -> Session | None:
         """:meth:`session_at`, loading the calendar in a worker thread when needed."""
         if not self.covers(now.date()):

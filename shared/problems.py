@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 #: Key fragments whose values are never echoed back.
 SECRET_KEY_PARTS = ("PASSWORD", "TOKEN", "SECRET")
 #: Unknown keys are listed with every allowed key when a section has at most this many.
-MAX_KEYS_LISTED = 12
+MAX_KEYS_LISTED = 24
 #: The password of a URL (``postgresql://user:password@host/db``), never echoed back.
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:)[^@/\s]*(?=@)")
 #: Error types of a number field given text (``delta_min = "0.15"`` in TOML).

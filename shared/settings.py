@@ -177,6 +177,11 @@ class Settings(BaseSettings):
         "", description="Override of https://api.twilio.com (a proxy, or a local server in tests)."
     )
 
+    # --- Scanner: optional earnings dates from yfinance (scanner/earnings.py; never required) ------------
+    EARNINGS_YFINANCE: bool = Field(
+        True, description="Ask yfinance (if installed) for earnings dates once a day per symbol; false = off."
+    )
+
     # --- Operations: log format and database backups ------------------------------------------------
     # JSON log files (shared/logsetup.py) and the monitor's online SQLite backups (shared/backup.py).
     LOG_JSON: bool = Field(

@@ -14,7 +14,7 @@ from .broker import Mark, OrderRejected, SimExecution, SimOrder
 from .encoders import Spec
 from .inbound import ExecFilter, read_exec_filter, read_place_order
 from .marketdata import NO_SECDEF, resolve
-from .openorder import open_order
+from .openorder import completed_order, open_order
 from .protocol import FieldReader, In
 
 if TYPE_CHECKING:
@@ -95,6 +95,11 @@ def _req_auto_open_orders(s: Session, r: FieldReader) -> None:
 
 
 def _req_completed_orders(s: Session, r: FieldReader) -> None:
+    """The day's filled and cancelled orders of every client (apiOnly is not distinguished: all orders
+    here come through the API), then completedOrdersEnd."""
+    day = enc.to_eastern(s.server.market.now()).date()
+    for order in s.server.broker.completed_orders(day):
+        s.send(completed_order(order, s.version))
     s.send([102])
 
 
@@ -254,6 +259,9 @@ def _place_order(s: Session, r: FieldReader) -> None:
     specs = combo.resolve_bag(server.market, req) if bag else resolve(server.market, req.contract)
     if len(specs) != 1:
         s.error(req.order_id, 200, NO_SECDEF)
+        return
+    if enc.sec_type(specs[0]) == "IND":  # an index (simulator/vix.py) is quoted, not traded
+        s.error(req.order_id, 201, "Order rejected - reason:Indices are not tradable")
         return
     try:
         order, modified = server.broker.place(s.client_id, req, specs[0], make_mark(server))

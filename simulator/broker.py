@@ -14,10 +14,10 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from .encoders import Spec, is_bag, is_option, multiplier
+from .encoders import Spec, is_bag, is_option, multiplier, tws_time
 from .ledger import (  # re-exported: the rest of the simulator imports them from here
     Mark,
     OrderRejected,
@@ -154,8 +154,19 @@ class Broker:
         order = self.orders.get((client_id, order_id))
         if order is None or not order.working:
             return None
-        order.status = "Cancelled"
+        self.finish(order, "Cancelled")
         return order
+
+    def finish(self, order: SimOrder, status: str) -> None:
+        """Set a final status (``Filled``/``Cancelled``) and stamp its time (for reqCompletedOrders)."""
+        order.status = status
+        order.completed_time = tws_time(self._clock())
+
+    def completed_orders(self, day: date) -> list[SimOrder]:
+        """Orders filled or cancelled on ``day`` (US/Eastern), in completion order."""
+        key = day.strftime("%Y%m%d")
+        done = [o for o in self.orders.values() if not o.working and o.completed_time[:8] == key]
+        return sorted(done, key=lambda o: (o.completed_time, o.perm_id))
 
     # ------------------------------------------------------------------ fills
     @staticmethod
@@ -201,7 +212,10 @@ class Broker:
         order.avg_fill_price = (prev_value + price * qty) / order.filled
         order.last_fill_price = price
         order.commission += comm
-        order.status = "Filled" if order.remaining <= 1e-9 else "Submitted"
+        if order.remaining <= 1e-9:
+            self.finish(order, "Filled")
+        else:
+            order.status = "Submitted"
         execution = SimExecution(
             exec_id=self.next_exec_id(),
             order=order,

@@ -254,6 +254,26 @@ def build_dividends(bars: dict[str, pd.DataFrame]) -> dict[str, dict[str, list[l
     return out
 
 
+INDEX_BARS = {"VIX": "^VIX.csv"}  # index symbol -> file in ohlcv/etf_vix_2020_2026-08
+
+
+def write_index_bars(src: Path, out: Path) -> None:
+    """``index/<SYM>.csv.gz``: the index's daily OHLC (last ``BARS_SESSIONS`` sessions, volume 0)."""
+    (out / "index").mkdir(parents=True, exist_ok=True)
+    for sym, name in INDEX_BARS.items():
+        df = pd.read_csv(src / "ohlcv" / "etf_vix_2020_2026-08" / name, parse_dates=["Date"])
+        df = df.dropna(subset=["Close"]).set_index("Date").sort_index()
+        tail = df.iloc[-BARS_SESSIONS:]
+        buf = io.StringIO()
+        buf.write("date,open,high,low,close,volume\n")
+        for ts, row in tail.iterrows():
+            buf.write(
+                f"{ts:%Y%m%d},{row['Open']:.2f},{row['High']:.2f},{row['Low']:.2f},{row['Close']:.2f},0\n"
+            )
+        with gzip.GzipFile(out / "index" / f"{sym}.csv.gz", "wb", mtime=0) as gz:
+            gz.write(buf.getvalue().encode())
+
+
 def build(src: Path, out: Path) -> dict[str, Any]:
     """Run the whole conversion; returns a summary (sizes, fit errors)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -262,6 +282,7 @@ def build(src: Path, out: Path) -> dict[str, Any]:
     unders = {s: underlying_stats(s, bars[s], i) for i, s in enumerate(symbols)}
     for s in symbols:
         write_bars(out, s, bars[s])
+    write_index_bars(src, out)
     surfaces: dict[str, dict[str, Any]] = {}
     fit_err: dict[str, float] = {}
     for s in CHAIN_SYMBOLS:

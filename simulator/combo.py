@@ -243,7 +243,7 @@ def fill_combo(server: SimServer, order: SimOrder, bag: BagSpec) -> list[SimExec
     order.avg_fill_price = (prev + net * qty) / order.filled
     order.last_fill_price = net
     order.commission += sum(e.commission for e in executions)
-    order.status = "Filled"
+    broker.finish(order, "Filled")
     bag_exec = SimExecution(
         exec_id=broker.next_exec_id(),
         order=order,

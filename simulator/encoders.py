@@ -118,13 +118,14 @@ def contract_data(
         ]
     else:
         s: StockSpec = spec  # type: ignore[assignment]
+        index = sec_type(spec) == "IND"  # an index (simulator/vix.py): CBOE only, not tradable
         fields += [
             s.symbol,
-            "STK",
+            "IND" if index else "STK",
             "",
             0.0,
             "",
-            "SMART",
+            s.primary_exchange if index else "SMART",
             s.currency,
             s.symbol,
             s.symbol,
@@ -171,20 +172,20 @@ def contract_data(
     else:
         fields += [
             "",
-            STK_ORDER_TYPES,
-            STK_EXCHANGES,
+            "" if index else STK_ORDER_TYPES,
+            s.primary_exchange if index else STK_EXCHANGES,
             1,
             0,
             long_name,
-            s.primary_exchange,
+            "" if index else s.primary_exchange,
             "",
             *common,
             1,
             "",
             "",
-            ",".join([rule] * n_exch),
+            "26" if index else ",".join([rule] * n_exch),
             "",
-            "ETF" if s.symbol in ETFS else "COMMON",
+            "" if index else "ETF" if s.symbol in ETFS else "COMMON",
         ]
     if version == 163:
         fields.append(100 if not opt else 1)

@@ -33,9 +33,10 @@ def is_bag(spec: Spec) -> TypeGuard[BagSpec]:
 
 
 def sec_type(spec: Spec) -> str:
-    """``"OPT"``, ``"STK"`` or ``"BAG"``."""
-    if is_bag(spec):
-        return "BAG"
+    """``"OPT"``, ``"STK"``, ``"BAG"`` or ``"IND"`` (an index, simulator/vix.py)."""
+    kind = getattr(spec, "sec_type", "")
+    if kind in ("BAG", "IND"):
+        return str(kind)
     return "OPT" if is_option(spec) else "STK"
 
 

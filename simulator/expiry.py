@@ -192,7 +192,7 @@ def expire_day_orders(broker: Broker) -> list[SimOrder]:
     done = []
     for order in broker.open_orders():
         if order.tif in ("DAY", ""):
-            order.status = "Cancelled"
+            broker.finish(order, "Cancelled")
             done.append(order)
     return done
 

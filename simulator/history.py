@@ -10,11 +10,12 @@ Stocks and ETFs (prices in dollars per share; ``h`` = the half-spread the live q
   time-average ask, the time average taken as (O + H + L + C) / 4;
 * ``HISTORICAL_VOLATILITY``: close = 30-day realized vol (stdev of close-to-close log returns × √252) ending
   that day, open = the same ending the day before, high/low their max/min;
-* ``OPTION_IMPLIED_VOLATILITY``: the model's 30-day at-the-money IV now, carried back along the path by
-  the path's own realized vol: IV_d = IV_now × m_d / m_last with m = ½ (long-run vol + 20-day realized vol)
-  over completed sessions (m_last: the last completed one), the ratio clipped to [0.5, 2.5]; open = the
-  previous day's value, high/low widened by a quarter of the underlying's relative range. The last
-  completed session and today close at the IV the live option quotes use; past bars never move.
+* ``OPTION_IMPLIED_VOLATILITY``: close = the 30-day at-the-money IV the option quotes used that day
+  (:meth:`Market.atm_iv`: the fitted smile × the day's level, which follows ½ (long-run vol + 20-day
+  realized vol) of the closes before it — real closes where the data has them — plus the earnings events
+  within 30 days; see :mod:`simulator.surface`); today's bar closes at the live value; open = the
+  previous day's value, high/low widened by a quarter of the underlying's relative range; past bars never
+  move.
 
 Non-TRADES bars carry volume, WAP and count −1, as TWS sends them.
 
@@ -33,6 +34,7 @@ from datetime import date, datetime, time, timedelta
 from statistics import stdev
 from typing import TYPE_CHECKING
 
+from . import vix
 from .encoders import EASTERN, HistRow, Spec, is_option
 from .listing import third_friday
 from .paths import mix64
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 STOCK_SERIES = ("TRADES", "ADJUSTED_LAST", "MIDPOINT", "BID", "ASK", "BID_ASK")
 VOL_SERIES = ("HISTORICAL_VOLATILITY", "OPTION_IMPLIED_VOLATILITY")
 OPTION_SERIES = ("TRADES", "MIDPOINT")
-HV_DAYS, IV_RV_DAYS = 30, 20
+HV_DAYS = 30
 
 
 def half_spread(price: float) -> float:
@@ -88,10 +90,6 @@ def stock_rows(market: Market, symbol: str, what: str, end: date, count: int) ->
     return rows
 
 
-def _iv_level(closes: list[float], long_run: float) -> float:
-    return 0.5 * long_run + 0.5 * realized_vol(closes[-(IV_RV_DAYS + 1) :])
-
-
 def vol_rows(market: Market, symbol: str, what: str, end: date, count: int) -> list[HistRow]:
     """HISTORICAL_VOLATILITY or OPTION_IMPLIED_VOLATILITY daily rows (values as fractions)."""
     pad = HV_DAYS + 1
@@ -100,16 +98,12 @@ def vol_rows(market: Market, symbol: str, what: str, end: date, count: int) -> l
     if what == "HISTORICAL_VOLATILITY":
         series = [realized_vol(closes[max(0, i - HV_DAYS) : i + 1]) for i in range(len(bars))]
     else:
-        today = market.now().astimezone(EASTERN).date()
-        done = [b.close for b in market.daily_bars(symbol, today - timedelta(days=1), 253)]  # completed
-        long_run = realized_vol(done) or 0.2
-        anchor = _iv_level(done, long_run) or long_run
-        iv_now = market.atm_iv(symbol, 30.0)
+        today = market.now().astimezone(EASTERN).date().strftime("%Y%m%d")
         series = [
-            iv_now
-            if b.date == today.strftime("%Y%m%d")
-            else iv_now * min(2.5, max(0.5, _iv_level(closes[: i + 1], long_run) / anchor))
-            for i, b in enumerate(bars)
+            market.atm_iv(symbol, 30.0)
+            if b.date == today
+            else market.atm_iv(symbol, 30.0, datetime.strptime(b.date, "%Y%m%d").date())
+            for b in bars
         ]
     rows = []
     for i in range(max(1, len(bars) - count), len(bars)):
@@ -167,6 +161,16 @@ def option_rows(market: Market, opt: OptionSpec, what: str, end: date, count: in
 
 def daily_rows(market: Market, spec: Spec, what: str, end: date, count: int) -> list[HistRow] | None:
     """Rows for a reqHistoricalData of daily bars, or None when TWS has no data of that type."""
+    if vix.is_index(spec):
+        if what not in ("TRADES", "MIDPOINT"):
+            return None
+        bars = vix.model(market).bars(end, count)
+        if what == "MIDPOINT":
+            return [_unpriced(b, b.open, b.high, b.low, b.close, 2) for b in bars]
+        return [
+            HistRow(b.date, b.open, b.high, b.low, b.close, 0, round((b.high + b.low + b.close) / 3, 4), 0)
+            for b in bars
+        ]
     if is_option(spec):
         return option_rows(market, spec, what, end, count) if what in OPTION_SERIES else None  # type: ignore[arg-type]
     if what not in STOCK_SERIES + VOL_SERIES:

@@ -61,6 +61,7 @@ class SimOrder:
     last_fill_price: float = 0.0
     commission: float = 0.0
     placed_at: float = field(default_factory=time.monotonic)
+    completed_time: str = ""  # "YYYYMMDD HH:MM:SS US/Eastern" once Filled or Cancelled (reqCompletedOrders)
 
     @property
     def remaining(self) -> float:

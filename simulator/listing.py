@@ -7,9 +7,13 @@ weeklies on the other Fridays; when the Friday is an exchange holiday the expiry
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import warnings
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -40,21 +44,44 @@ def load_calendar(start: date, end: date) -> xcals.ExchangeCalendar:
         return xcals.get_calendar("XNYS", start=pd.Timestamp(start), end=pd.Timestamp(end))
 
 
-def strike_increment(price: float, etf: bool) -> float:
+#: calibration.json next to the shipped data (written by ``python -m simulator.calibrate``)
+CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.json"
+#: spacing used when calibration.json is missing: (upper price, standard step, short-dated step) tiers
+_DEFAULT_SPACING: dict[str, Any] = {
+    "short_dte": 10,
+    "tiers": [[25.0, 0.5, 0.5], [100.0, 1.0, 0.5], [500.0, 5.0, 2.5], [1e9, 10.0, 5.0]],
+    "etf_step": 1.0,
+    "fine_sd": 1.2,
+    "fine_min": 0.04,
+    "range": {"monthly_long": 0.6, "monthly_short": 0.6, "weekly_long": 0.22, "weekly_short": 0.12},
+    "wing_mult": {"etf_long": 5.0, "etf_short": 5.0, "stock_long": 1.0, "stock_short": 2.0},
+}
+
+
+@functools.cache
+def spacing_params(path: Path = CALIBRATION) -> dict[str, Any]:
+    """The fitted strike-spacing rules (``spacing`` of calibration.json; defaults when it is missing)."""
+    if path.exists():
+        return dict(json.loads(path.read_text())["spacing"])
+    return _DEFAULT_SPACING
+
+
+def strike_increment(price: float, etf: bool, dte: float | None = None) -> float:
     """Strike spacing listed near the money at this underlying price (currency per share).
 
-    Approximates the exchanges' strike-interval programmes: $0.50 below $25, $1 up to $100, $2.50 up to
-    $250, $5 above; the big index ETFs (SPY, QQQ, IWM) list $1 strikes at any price.
+    Fitted on the 2026-02 chains (:mod:`simulator.calibrate`): by price tier the standard step ($0.50 below
+    $25, $1 to $100, $5 to $500, $10 above; the tiers without real chains keep the exchanges' convention) and,
+    for expiries within ``short_dte`` days (the weeklies about to expire), the finer short-dated step ($2.50
+    instead of $5 at $100-$500).  The big index ETFs (SPY, QQQ, IWM) list $1 strikes at any price.
     """
+    sp = spacing_params()
     if etf:
-        return 1.0
-    if price < 25:
-        return 0.5
-    if price < 100:
-        return 1.0
-    if price < 250:
-        return 2.5
-    return 5.0
+        return float(sp["etf_step"])
+    short = dte is not None and dte <= float(sp["short_dte"])
+    for tier in sp["tiers"]:
+        if price < float(tier[0]):
+            return float(tier[2] if short else tier[1])
+    return float(sp["tiers"][-1][2 if short else 1])
 
 
 def third_friday(year: int, month: int) -> date:
@@ -97,22 +124,27 @@ def listed_expiries(
 def strike_grid(ref_price: float, vol: float, t_years: float, monthly: bool, etf: bool) -> list[float]:
     """Strikes listed for one expiry, around the reference price (previous close).
 
-    Base increment within +-(10 % + 2 vol sqrt T); monthlies add strikes at 5x the increment out to
-    +-(20 % + 3 vol sqrt T), so some strikes exist only on monthlies (as on real chains).
+    As the real chains list them (fitted by :mod:`simulator.calibrate`): the near-the-money step
+    (:func:`strike_increment` at this DTE) within +-max(fine_min, fine_sd sigma sqrt T) of the money, then the
+    wing step (a fitted multiple of it) out to the listed range of the expiry kind (monthlies reach much
+    further than weeklies; the expiries about to expire list the narrowest range).
     """
-    inc = strike_increment(ref_price, etf)
+    sp = spacing_params()
+    dte = t_years * 365.0
+    short = dte <= float(sp["short_dte"])
+    inc = strike_increment(ref_price, etf, dte)
     sig = vol * math.sqrt(max(t_years, 1.0 / 365.0))
-    near = 0.10 + 2.0 * sig
-    lo = math.ceil(ref_price * math.exp(-near) / inc) * inc
-    hi = math.floor(ref_price * math.exp(near) / inc) * inc
-    n = int(round((hi - lo) / inc))
-    strikes = {round(lo + i * inc, 2) for i in range(n + 1)}
-    if monthly:
-        wide = 0.20 + 3.0 * sig
-        winc = inc * 5
-        wlo = math.ceil(ref_price * math.exp(-wide) / winc) * winc
-        whi = math.floor(ref_price * math.exp(wide) / winc) * winc
-        strikes |= {round(wlo + i * winc, 2) for i in range(int(round((whi - wlo) / winc)) + 1)}
+    fine = max(float(sp["fine_min"]), float(sp["fine_sd"]) * sig)
+    kind = f"{'monthly' if monthly else 'weekly'}_{'short' if short else 'long'}"
+    wide = max(float(sp["range"][kind]), fine)
+    winc = inc * float(sp["wing_mult"][f"{'etf' if etf else 'stock'}_{'short' if short else 'long'}"])
+
+    def grid(step: float, half_width: float) -> set[float]:
+        lo = math.ceil(ref_price * math.exp(-half_width) / step - 1e-9) * step
+        hi = math.floor(ref_price * math.exp(half_width) / step + 1e-9) * step
+        return {round(lo + i * step, 2) for i in range(int(round((hi - lo) / step)) + 1)}
+
+    strikes = grid(inc, fine) | grid(winc, wide)
     return sorted(s for s in strikes if s > 0)
 
 

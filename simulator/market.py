@@ -2,10 +2,11 @@
 
 Underlyings start from their last real close (``simulator/data``) and are carried to the clock's date by a
 seeded random walk, then a per-second intraday path (:mod:`simulator.paths`), which :meth:`Market.move` can
-shift on purpose (:mod:`simulator.overrides`).  Options are priced with Black-Scholes-Merton
-(:mod:`simulator.pricing`) at the implied vol of the symbol's fitted smile (:mod:`simulator.surface`), with
-dividend yield q and rate r; bid/ask and open interest follow the profiles measured on real chains
-(:mod:`simulator.quotes`).  Same (seed, clock, overrides) -> same prices in any process.
+shift on purpose (:mod:`simulator.overrides`).  Options are priced as American (:mod:`simulator.american`:
+Bjerksund-Stensland with the discrete dividend schedule escrowed, or the yield q without one) at the implied
+vol of the symbol's fitted smile (:mod:`simulator.surface`), with rate r; bid/ask and open interest follow
+the profiles measured on real chains (:mod:`simulator.quotes`).  Same (seed, clock, overrides) -> same
+prices in any process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from simulator.american import american_greeks
 from simulator.listing import (
     decode_option_con_id,
     listed_expiries,
@@ -30,13 +32,13 @@ from simulator.listing import (
 from simulator.market_types import Bar, OptionQuote, OptionSpec, StockQuote, StockSpec
 from simulator.overrides import Move, PriceOverrides, ShiftedPath
 from simulator.paths import PricePath, SessionTable, mix64, read_bars
-from simulator.pricing import bsm_greeks
 from simulator.quotes import Profile, bid_ask, open_interest
-from simulator.surface import Surface
+from simulator.surface import FIT_DATE, LEVEL_CLIP, LEVEL_RV_DAYS, Surface, earnings_variance, level_driver
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ET = ZoneInfo("America/New_York")
 _YEAR_S = 365.0 * 86400.0
+EARN_JUMP = 3.0  # earnings-day jump stdev in daily vols (matches surface.EARNINGS_MOVE_DAYS)
 __all__ = ["Bar", "Market", "OptionQuote", "OptionSpec", "StockQuote", "StockSpec"]
 
 
@@ -88,6 +90,18 @@ class Market:
         self._oq: dict[int, OptionQuote] = {}
         self._chains: dict[tuple[str, date], dict[date, tuple[bool, list[float]]]] = {}
         self._dividends: dict[str, list[tuple[date, float]]] | None = None
+        #: ``--hours always``: outside regular hours the stock book keeps ticking (sizes change every second;
+        #: prices stay at the close), so a client waiting for a fresh tick gets one
+        self.ticks_after_hours = False
+        self._div_cache: dict[tuple[str, date, date], list[tuple[int, float]]] = {}
+        self._fitted = {s: surf[s].get("source") == "fit" for s in self._under}
+        earn_path = self.data_dir / "earnings.json"
+        earn: dict[str, dict[str, Any]] = json.loads(earn_path.read_text()) if earn_path.exists() else {}
+        self._earnings: dict[str, list[date]] = {
+            s: sorted({date.fromisoformat(d) for k in ("reported", "projected") for d in v.get(k, [])})
+            for s, v in earn.items()
+        }
+        self._scale: dict[tuple[str, int], float] = {}
         self.step()
 
     # ---- clock -------------------------------------------------------------------------------------------
@@ -111,6 +125,7 @@ class Market:
         if self._now_et().date() + timedelta(days=400) > self._sessions.end:
             self._sessions = SessionTable(self._sessions.start, self._now_et().date() + timedelta(days=800))
             self._paths.clear()
+            self._scale.clear()
             self._chains.clear()
             self._statics.clear()
         self._sess = self._sessions.latest_started(wall)
@@ -144,10 +159,35 @@ class Market:
         i = self._sessions.index_on_or_before(day)
         s = self._path(opt.symbol).close(i)
         t = max(self._static(opt)[0] - self._sessions.closes[i], 0) / _YEAR_S
-        qy = float(self._under[opt.symbol]["div_yield"])
-        k = math.log(opt.strike / s) - (self.rate - qy) * t
-        iv = self._surface[opt.symbol].vol(k, max(t, 1e-4))
-        return bsm_greeks(s, opt.strike, t, iv, self.rate, qy, opt.right).price
+        qy, divs, pv = self._carry(opt.symbol, self._sessions.closes[i], t)
+        k = math.log(opt.strike / (s - pv)) - (self.rate - qy) * t
+        iv = self._vol(opt.symbol, k, t, i, opt.expiry)
+        return american_greeks(s, opt.strike, t, iv, self.rate, qy, opt.right, divs).price
+
+    def _carry(self, symbol: str, ts: int, t: float) -> tuple[float, list[tuple[float, float]], float]:
+        """(continuous yield q, discrete dividends [(years to ex-date, USD)], their PV) from epoch second
+        ``ts`` over ``t`` years: the dividend schedule (last four projected on by 52-week steps as far as
+        needed; ex-date taken at 09:30 ET) with q = 0, or the trailing yield for a symbol without one."""
+        sched = self.dividends(symbol)
+        if not sched:
+            return float(self._under[symbol]["div_yield"]), [], 0.0
+        now = datetime.fromtimestamp(ts, UTC).astimezone(ET).date()
+        until = now + timedelta(days=int(t * 365.0) + 2)
+        key = (symbol, now, until)
+        hit = self._div_cache.get(key)
+        if hit is None:
+            dates = list(sched)
+            while dates[-1][0] <= until and len(sched) >= 4:
+                dates += [(d + timedelta(weeks=52), a) for d, a in dates[-4:]]
+            hit = self._div_cache[key] = [
+                (int(datetime.combine(d, datetime.min.time().replace(hour=9, minute=30), ET).timestamp()), a)
+                for d, a in dates
+                if now <= d <= until
+            ]
+            if len(self._div_cache) > 4096:
+                self._div_cache.clear()
+        divs = [((x - ts) / _YEAR_S, a) for x, a in hit if 0 < x - ts <= t * _YEAR_S]
+        return 0.0, divs, sum(a * math.exp(-self.rate * ti) for ti, a in divs)
 
     def dividends(self, symbol: str) -> list[tuple[date, float]]:
         """Ex-dividend dates and cash amounts (USD per share), reported and projected, from ``dividends.json``
@@ -205,6 +245,7 @@ class Market:
                 float(u["rv252"]),
                 int(u["avg_volume"]),
                 self._sessions,
+                self._earnings_jumps(symbol),
             )
             p = self._paths[symbol] = ShiftedPath(raw, self.overrides.track(symbol))
         return p
@@ -229,6 +270,7 @@ class Market:
         self._spot.clear()
         self._oq.clear()
         self._chains.clear()
+        self._scale.clear()
 
     def spot(self, symbol: str) -> float:
         """Current underlying price (USD), on the per-second path."""
@@ -245,8 +287,8 @@ class Market:
         ticks = max(1, round(last * 0.3e-4 / 0.01))
         bid = math.floor(last * 100 - ticks / 2 + 0.5) / 100
         ask = round(bid + ticks / 100, 2)
-        h = mix64(self._ts, int(self._under[symbol]["index"]))
         running = self._sess >= 0 and self._ts < self._sessions.closes[self._sess]
+        h = mix64(self._wall_ts if self.ticks_after_hours else self._ts, int(self._under[symbol]["index"]))
         vol = path.bar(self._sess, self._ts if running else None)[4] if self._sess >= path.base else 0
         return StockQuote(
             round(bid, 2),
@@ -358,11 +400,11 @@ class Market:
         s = self.spot(sym)
         exp_close, monthly, round_strike = self._static(opt)
         t = max(exp_close - self._ts, 0) / _YEAR_S
-        qy = float(self._under[sym]["div_yield"])
+        qy, divs, pv = self._carry(sym, self._ts, t)
         r = self.rate
-        k = math.log(opt.strike / s) - (r - qy) * t  # ln(K / F), F = S e^{(r - q) T}
-        iv = self._surface[sym].vol(k, max(t, 1e-4))
-        g = bsm_greeks(s, opt.strike, t, iv, r, qy, opt.right)
+        k = math.log(opt.strike / (s - pv)) - (r - qy) * t  # ln(K / F), F = (S - PV(div)) e^{(r - q) T}
+        iv = self._vol(sym, k, t, self._sess, opt.expiry)
+        g = american_greeks(s, opt.strike, t, iv, r, qy, opt.right, divs)  # American exercise
         intrinsic = max(s - opt.strike, 0.0) if opt.right == "C" else max(opt.strike - s, 0.0)
         model = g.price if t > 0 else intrinsic
         tt = max(t, 1 / 365)
@@ -389,22 +431,73 @@ class Market:
             g.theta,
             model,
             s,
-            s * (1 - math.exp(-qy * t)),
+            pv + s * (1 - math.exp(-qy * t)),
         )
 
     # ---- model values for history and volatility ticks (see simulator/history.py) --------------------------
-    def atm_iv(self, symbol: str, days: float = 30.0) -> float:
-        """At-the-money implied vol (fraction) of the symbol's smile at ``days`` calendar days."""
-        return self._surface[symbol.upper()].vol(0.0, days / 365.0)
+    def atm_iv(self, symbol: str, days: float = 30.0, day: date | None = None) -> float:
+        """At-the-money implied vol (fraction) at ``days`` calendar days, as quoted in the session on ``day``
+        (default: now): the fitted smile at that day's level, with the earnings events inside the horizon."""
+        self.step()
+        sym = symbol.upper()
+        i = self._sess if day is None else self._sessions.index_on_or_before(day)
+        start = self._sessions.dates[max(i, 0)]
+        return self._vol(sym, 0.0, days / 365.0, i, (start + timedelta(days=int(days))).strftime("%Y%m%d"))
+
+    # ---- moving volatility level and earnings (simulator/surface.py) ---------------------------------------
+    def _vol(self, symbol: str, k: float, t: float, i: int, expiry: str) -> float:
+        """Implied vol at log-moneyness k, t years, quoted in session i, for an expiry ("YYYYMMDD"): the smile
+        at level c = :meth:`iv_scale`, c sigma(k / c) (a level change that keeps the smile's shape in
+        standard deviations, so no butterfly arbitrage appears where a plain c sigma(k) would break it),
+        plus the variance of the earnings dates after session i's date, up to the expiry (the term-structure
+        bump), spread over the option's life."""
+        t = max(t, 1e-4)
+        scale = self.iv_scale(symbol, i)
+        iv = self._surface[symbol].vol(k / scale, t) * scale
+        events = self._earnings.get(symbol)
+        if events:
+            today = self._sessions.dates[max(i, 0)]
+            exp = date(int(expiry[:4]), int(expiry[4:6]), int(expiry[6:8]))
+            n = sum(1 for e in events if today < e <= exp)
+            if n:
+                iv = math.sqrt(iv * iv + n * earnings_variance(self._atm30[symbol] * scale) / t)
+        return iv
+
+    def iv_scale(self, symbol: str, i: int | None = None) -> float:
+        """Level of ``symbol``'s surface in session i (default: the current one) relative to the fitted
+        surface: m(i) / m(fit day), :func:`simulator.surface.level_driver` over the closes before each,
+        clipped to ``LEVEL_CLIP``; 1 on the fit day (2026-02-12 for fitted smiles, the data's last day for
+        generic ones)."""
+        i = self._sess if i is None else i
+        key = (symbol, i)
+        hit = self._scale.get(key)
+        if hit is None:
+            ref_day = FIT_DATE if self._fitted[symbol] else str(self._under[symbol]["last_date"])
+            ref = self._sessions.index_on_or_before(date.fromisoformat(ref_day))
+            hit = min(max(self._level(symbol, i) / self._level(symbol, ref), LEVEL_CLIP[0]), LEVEL_CLIP[1])
+            if len(self._scale) > 20000:
+                self._scale.clear()
+            self._scale[key] = hit
+        return hit
+
+    def _level(self, symbol: str, i: int) -> float:
+        path = self._path(symbol).raw
+        closes = [path.close(j) for j in range(i - LEVEL_RV_DAYS - 1, i)]
+        return level_driver(closes, float(self._under[symbol]["rv252"]))
+
+    def _earnings_jumps(self, symbol: str) -> dict[date, float]:
+        """Earnings dates -> stdev of the opening jump on them (the report taken as before the open)."""
+        sd = EARN_JUMP * self._atm30[symbol] / math.sqrt(252.0)
+        return {d: sd for d in self._earnings.get(symbol, [])}
 
     def option_value(self, opt: OptionSpec, spot: float, ts: int) -> tuple[float, float]:
         """Model (price USD per share, implied vol fraction) of ``opt`` at epoch second ``ts`` had the
         underlying traded at ``spot`` then (intrinsic value from the expiry's close on)."""
         t = max(self._static(opt)[0] - ts, 0) / _YEAR_S
-        qy = float(self._under[opt.symbol]["div_yield"])
-        k = math.log(opt.strike / spot) - (self.rate - qy) * t
-        iv = self._surface[opt.symbol].vol(k, max(t, 1e-4))
+        qy, divs, pv = self._carry(opt.symbol, ts, t)
+        k = math.log(opt.strike / (spot - pv)) - (self.rate - qy) * t
+        iv = self._vol(opt.symbol, k, t, self._sessions.latest_started(ts), opt.expiry)
         if t <= 0:
             intrinsic = max(spot - opt.strike, 0.0) if opt.right == "C" else max(opt.strike - spot, 0.0)
             return intrinsic, iv
-        return bsm_greeks(spot, opt.strike, t, iv, self.rate, qy, opt.right).price, iv
+        return american_greeks(spot, opt.strike, t, iv, self.rate, qy, opt.right, divs).price, iv

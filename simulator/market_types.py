@@ -19,7 +19,7 @@ class StockSpec:
 
 @dataclass(frozen=True)
 class OptionSpec:
-    """An equity option contract (American style at IB; priced as European here)."""
+    """An equity option contract (American style; priced as such, simulator/american.py)."""
 
     symbol: str  # underlying, "SPY"
     expiry: str  # "YYYYMMDD" last trade date

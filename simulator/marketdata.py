@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import encoders as enc
-from . import history
+from . import history, vix
 from .encoders import Spec
 from .inbound import ContractReq, read_contract, read_historical
 from .protocol import Field, FieldReader, In
@@ -40,6 +40,9 @@ class MktSub:
 
 def resolve(market: Market, c: ContractReq) -> list[Spec]:
     """All simulator contracts matching a (possibly partial) contract; strike 0 / empty expiry = any."""
+    if c.con_id == vix.CON_ID or (c.sec_type == "IND" and (c.symbol or c.local_symbol).upper() == vix.SYMBOL):
+        ok = c.exchange.upper() in ("", "CBOE", "SMART") and c.currency.upper() in ("", "USD")
+        return [vix.SPEC] if ok and c.sec_type in ("", "IND") else []  # type: ignore[list-item]
     if c.con_id:
         spec = market.contract_by_con_id(c.con_id)
         if spec is None or (c.sec_type and c.sec_type != enc.sec_type(spec)):
@@ -76,6 +79,8 @@ def resolve(market: Market, c: ContractReq) -> list[Spec]:
 
 def long_name(market: Market, spec: Spec) -> str:
     """Company/fund name of the contract's underlying."""
+    if vix.is_index(spec):
+        return str(getattr(spec, "long_name", spec.symbol))
     stock = market.stock(spec.symbol)
     return stock.long_name if stock is not None else spec.symbol
 
@@ -185,7 +190,12 @@ def send_ticks(s: Session, sub: MktSub, only_changed: bool) -> None:
         return True
 
     spec = sub.spec
-    if enc.is_option(spec):
+    if vix.is_index(spec):
+        last, high, low, prev, opened = vix.model(market).quote()
+        for t, price in [(4, last), (6, high), (7, low), (9, prev), (14, opened)]:
+            if changed("p", t, price):
+                out.append(enc.tick_price(sub.req_id, tt(t), price, 0, 0))
+    elif enc.is_option(spec):
         q = market.option_quote(spec)  # type: ignore[arg-type]
         prices = [(1, q.bid, q.bid_size), (2, q.ask, q.ask_size)]
         if q.last > 0:

@@ -137,3 +137,37 @@ def combo_legs(o: SimOrder) -> Fields:
     for leg in o.spec.legs:
         f += leg.fields()
     return [*f, 0, 0]
+
+
+def completed_order(o: SimOrder, version: int) -> Fields:
+    """Build completedOrder (101) for a filled or cancelled ``o`` (no orderId; ib_async
+    ``decoder.completedOrder`` / ibapi ``processCompletedOrderMsg`` layout, mirrored section by section)."""
+    lmt = o.lmt_price if o.order_type != "MKT" else UNSET_DOUBLE
+    f: Fields = [Out.COMPLETED_ORDER, *contract11(o.spec, exchange="SMART")]
+    # action … faPercentage (19 fields)
+    f += [o.action, o.quantity, o.order_type, lmt, o.aux_price, o.tif, o.oca_group, o.account, o.open_close]
+    f += [o.origin, o.order_ref, o.perm_id, o.outside_rth, o.hidden, 0.0, "", "", "", ""]
+    if version < 177:
+        f.append("")  # faProfile
+    # modelCode … deltaNeutralAuxPrice (23 fields; deltaNeutralOrderType empty: no delta-neutral block)
+    f += ["", o.good_till_date, "", "", "", 0, "", "", None, None, None, None, None, 0, False, False, None]
+    f += [3, 0, None, None, "", None]
+    f += [False, 0, None, None]  # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent
+    f += combo_legs(o)  # comboLegsDescrip, legs, numOrderComboLegs, numSmartComboRoutingParams
+    f += [None, None, None, ""]  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement, hedgeType
+    f += ["", "IB", False, False]  # clearingAccount, clearingIntent, notHeld, dncPresent
+    f += [o.algo_strategy]
+    if o.algo_strategy:
+        f.append(len(o.algo_params))
+        for tag, value in o.algo_params:
+            f += [tag, value]
+    f += [False, o.status, False, False, 0]  # solicited, status, randomizeSize/Price, numConditions
+    done = f"Filled Size: {o.filled:g}" if o.status == "Filled" else "Cancelled by Trader"
+    # trailStopPrice, lmtPriceOffset, cashQty, dontUseAutoPriceForHedge, isOmsContainer, autoCancelDate,
+    # filledQuantity, refFuturesConId, autoCancelParent, shareholder, imbalanceOnly, routeMarketableToBbo,
+    # parentPermId, completedTime, completedStatus
+    f += [None, None, None, False, False, "", o.filled, 0, False, "", False, False, None]
+    f += [o.completed_time, done]
+    if version >= 170:
+        f += [None, None, None, None, None]  # minTradeQty … midOffsetAtHalf
+    return f

@@ -92,9 +92,20 @@ class PricePath:
     """Daily closes and intraday path of one symbol on a :class:`SessionTable`."""
 
     def __init__(
-        self, sym_index: int, seed: int, real: RealBars, sigma: float, avg_volume: int, sessions: SessionTable
+        self,
+        sym_index: int,
+        seed: int,
+        real: RealBars,
+        sigma: float,
+        avg_volume: int,
+        sessions: SessionTable,
+        jumps: dict[date, float] | None = None,
     ) -> None:
+        """``jumps``: session date -> stdev (fraction) of an extra log-price gap at that session's open (an
+        earnings reaction; only on sessions past the real data).  The close keeps its usual draw, so the
+        closes (and every later session) do not depend on the jumps: the gap is faded intraday."""
         self.idx, self.seed, self.real, self.sigma, self.avg_volume = sym_index, seed, real, sigma, avg_volume
+        self.jumps = jumps or {}
         self.sessions = sessions
         self.base = sessions.index_on_or_before(real.dates[0])
         self.n_real = sessions.index_on_or_before(real.dates[-1]) - self.base + 1
@@ -120,7 +131,9 @@ class PricePath:
                 unit_normal(self.seed, self.idx, ordinal, 1),
             )
             prev = self._closes[-1]
-            self._opens.append(prev * math.exp(0.2 * sd * z1))
+            js = self.jumps.get(self.sessions.dates[j], 0.0)
+            jump = js * unit_normal(self.seed, self.idx, ordinal, 2) - 0.5 * js * js if js else 0.0
+            self._opens.append(prev * math.exp(0.2 * sd * z1 + jump))  # the gap; closes stay as they were
             self._closes.append(prev * math.exp(-0.5 * sd * sd + sd * z0))
 
     def close(self, i: int) -> float:

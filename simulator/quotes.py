@@ -2,23 +2,31 @@
 
 Open interest: the symbol's median-OI profile (from the 2026-02 snapshots, or the generic one) at
 d = |k| / (ATM30 sigma sqrt T), interpolated in ln T between DTE buckets, times ``itm_oi_factor`` for ITM
-contracts, x2 on round strikes, x1.5 on monthlies, and a deterministic lognormal factor per contract.
+contracts, times a deterministic lognormal factor per contract whose centre and spread are fitted per
+(monthly/weekly, DTE class, d bin) on the real chains (``calibration.json``, :mod:`simulator.calibrate`):
+weeklies and far wings get the real share of strikes with OI < 100.
 
-Width: rel_spread(d) (piecewise linear between bin mid-points) x time value + 0.2 % of intrinsic value,
-x (1 + 0.5 exp(-profile OI / 100)) for thin strikes, at least one tick.  Bid = floor, ask = ceil of
-model -+ width / 2 on the tick grid, so bid <= model <= ask always holds (hence put-call parity and
-no-arbitrage of the model carry over to the quotes).  Options worth < $0.05 quote bid 0 (0.01 above one cent)
-and ask 0.02-0.05.
+Width: rel_spread(d) (piecewise linear between bin mid-points) x time value + 0.2 % of intrinsic value, times
+a fitted lognormal factor per (DTE class, d bin, ITM flag) (ITM and far-wing quotes are much wider than the
+OTM median), at least one tick.  Bid = floor, ask = ceil of model -+ width / 2 on the tick grid, bid >= 0 and
+ask >= intrinsic value, so 0 <= bid <= model <= ask always holds (hence put-call parity and no-arbitrage of
+the model carry over to the quotes).  Options worth < $0.05 quote bid 0 (0.01 above one cent) and ask
+0.02-0.05.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from simulator.paths import mix64, unit_normal
+
+CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -71,28 +79,85 @@ class Profile:
         return self._interp_d(self.rel_spread, d)
 
 
+@dataclass(frozen=True)
+class Liquidity:
+    """Fitted residuals of open interest and spreads against the profiles (``liquidity`` of calibration.json).
+
+    ``oi[key] = (mu, s)`` of ln(OI + 1) - ln(profile OI), key = M|W (monthly/weekly) + DTE class + d bin;
+    ``spread[key] = (mu, s)`` of ln(width / profile width), key = DTE class + d bin + ITM flag.
+    """
+
+    dte_edges: list[float]
+    d_edges: list[float]
+    oi: dict[str, tuple[float, float]]
+    spread: dict[str, tuple[float, float]]
+    zero_bid_ask: float
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Liquidity:
+        """From calibration.json (the shipped one by default); neutral residuals when the file is missing."""
+        path = path or CALIBRATION
+        if not path.exists():
+            return cls([0, 10, 21, 35], [0.0, 0.5, 1.0, 2.0], {}, {}, 0.01)
+        rec = json.loads(path.read_text())["liquidity"]
+        return cls(
+            [float(x) for x in rec["dte_edges"]],
+            [float(x) for x in rec["d_edges"]],
+            {k: (float(v[0]), float(v[1])) for k, v in rec["oi"].items()},
+            {k: (float(v[0]), float(v[1])) for k, v in rec["spread"].items()},
+            float(rec["zero_bid_ask"]),
+        )
+
+    def _classes(self, d: float, t: float) -> str:
+        dte = t * 365.0
+        c = max(i for i, e in enumerate(self.dte_edges) if dte > e or i == 0)
+        b = max(i for i, e in enumerate(self.d_edges) if d > e or i == 0)
+        return f"{c}{b}"
+
+    def oi_residual(self, d: float, t: float, monthly: bool) -> tuple[float, float]:
+        """(mu, s) of the log open interest around the profile."""
+        return self.oi.get(("M" if monthly else "W") + self._classes(d, t), (-0.18, 0.6))
+
+    def spread_residual(self, d: float, t: float, itm: bool) -> tuple[float, float]:
+        """(mu, s) of the log width around the profile width."""
+        return self.spread.get(self._classes(d, t) + ("1" if itm else "0"), (0.0, 0.0))
+
+
+@functools.cache
+def liquidity() -> Liquidity:
+    """The shipped calibration (cached)."""
+    return Liquidity.load()
+
+
+def _z(con_id: int, salt: int) -> float:
+    return max(-2.5, min(2.5, unit_normal(con_id, salt)))
+
+
 def open_interest(
     prof: Profile, con_id: int, d: float, t: float, itm: bool, round_strike: bool, monthly: bool, day: int
 ) -> int:
-    """Deterministic open interest of one contract on one day (contracts)."""
+    """Deterministic open interest of one contract on one day (contracts): the profile median times the
+    fitted lognormal residual of its (monthly/weekly, DTE, d) group, so the share of strikes with OI < 100
+    (new weeklies, far wings) matches the real chains; ``round_strike`` is part of the profile already."""
     base = prof.base_oi(d, t) * (prof.itm_oi_factor if itm else 1.0)
-    base *= (2.0 if round_strike else 1.0) * (1.5 if monthly else 1.0)
-    noise = math.exp(0.6 * unit_normal(con_id, 11) - 0.18 + 0.05 * unit_normal(con_id, day))
-    return int(base * noise)
+    mu, s = liquidity().oi_residual(d, t, monthly)
+    noise = math.exp(mu + s * _z(con_id, 11) + 0.05 * unit_normal(con_id, day))
+    return max(0, int(base * noise - 1.0))
 
 
 def bid_ask(
     model: float, intrinsic: float, prof: Profile, d: float, t: float, con_id: int, tick: float = 0.01
 ) -> tuple[float, float]:
-    """Bid and ask (currency per share) around the model price; bid <= model <= ask."""
+    """Bid and ask (currency per share) around the model price: 0 <= bid <= model <= ask, ask >= intrinsic."""
+    floor_ask = math.ceil(intrinsic / tick - 1e-9) * tick
     if model < 0.05:
         ask = 0.02 + 0.01 * (mix64(con_id, 5) % 4)
-        ask = max(ask, math.ceil(model / tick - 1e-9) * tick)
-        bid = 0.01 if model >= 0.015 else 0.0
+        ask = max(ask, math.ceil(model / tick - 1e-9) * tick, floor_ask)
+        bid = 0.01 if model >= liquidity().zero_bid_ask else 0.0
         return bid, round(ask, 2)
     tv = max(model - intrinsic, 0.0)
-    thin = 1.0 + 0.5 * math.exp(-prof.base_oi(d, t) / 100.0)
-    width = max(tick, (prof.rel(d) * max(tv, 0.05) + 0.002 * intrinsic) * thin)
+    mu, s = liquidity().spread_residual(d, t, intrinsic > 0)
+    width = max(tick, (prof.rel(d) * max(tv, 0.05) + 0.002 * intrinsic) * math.exp(mu + s * _z(con_id, 12)))
     bid = max(0.0, math.floor((model - width / 2) / tick + 1e-9) * tick)
-    ask = math.ceil((model + width / 2) / tick - 1e-9) * tick
+    ask = max(math.ceil((model + width / 2) / tick - 1e-9) * tick, floor_ask)
     return round(bid, 2), round(ask, 2)

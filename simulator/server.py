@@ -231,6 +231,8 @@ class SimServer:
         self.broker = Broker(self.config.account, self.config.cash, clock=market.now)
         self.sessions: dict[int, Session] = {}
         self.supervisor = Supervisor(self, clock or SimClock(), options)  # clock, limits, faults, state
+        if self.supervisor.options.hours == "always" and hasattr(market, "ticks_after_hours"):
+            market.ticks_after_hours = True  # the book keeps ticking outside regular hours
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._conn_tasks: set[asyncio.Task[Any]] = set()

@@ -99,3 +99,33 @@ class Surface:
         w1 = s1.vol_x(k / math.sqrt(s1.t)) ** 2 * s1.t
         w = w0 + (w1 - w0) * (t - s0.t) / (s1.t - s0.t)
         return math.sqrt(max(w, 1e-8) / t)
+
+
+# ---- the moving level and the earnings bump (issue 10) -----------------------------------------------------
+LEVEL_RV_DAYS = 20  # realized-vol window of the level driver (sessions)
+LEVEL_CLIP = (0.6, 2.2)  # bounds of the level relative to the fitted surface
+EARNINGS_MOVE_DAYS = (
+    3.0  # stdev of an earnings-day move, in the stock's normal daily vols (ATM IV / sqrt 252)
+)
+FIT_DATE = "2026-02-12"  # the chain snapshots the fitted surfaces come from (simulator/data/README.md)
+
+
+def level_driver(closes: list[float], long_run: float) -> float:
+    """m = 1/2 long-run vol + 1/2 realized vol of ``closes`` (annualized stdev of log returns x sqrt 252).
+
+    The surface's ATM level on a day is ATM_fit x m(day) / m(fit day): implied vol follows realized vol,
+    pulled towards its long-run level (implied vol mean-reverts; Carr & Wu 2009 for the premium kept in
+    ATM_fit).  ``closes`` are the completed sessions before the day (no look-ahead)."""
+    rets = [math.log(b / a) for a, b in zip(closes, closes[1:], strict=False) if a > 0 and b > 0]
+    if len(rets) < 2:
+        return long_run
+    mean = sum(rets) / len(rets)
+    rv = math.sqrt(sum((x - mean) ** 2 for x in rets) / (len(rets) - 1) * 252.0)
+    return 0.5 * long_run + 0.5 * rv
+
+
+def earnings_variance(atm: float) -> float:
+    """Extra total variance (years x vol^2) of one earnings event for an underlying at ATM vol ``atm``:
+    (EARNINGS_MOVE_DAYS x atm / sqrt 252)^2; an expiry after n events has sigma^2 T + n x this
+    (the event-variance term structure, Dubinsky & Johannes 2006)."""
+    return (EARNINGS_MOVE_DAYS * atm) ** 2 / 252.0

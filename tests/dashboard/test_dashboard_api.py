@@ -148,3 +148,45 @@ def test_form_string_quantity_is_accepted_via_json_only_as_int(live: Live, http:
         timeout=5,
     )
     assert resp.status_code == 400 and "JSON object" in resp.json()["error"]
+
+
+def test_opportunities_explain_the_symbols_passed_over(live: Live, http: requests.Session) -> None:
+    """``symbols`` (API) and the Per symbol table (page): the scan_symbols rows, passed-over first."""
+    with live.engine.begin() as conn:
+        conn.execute(
+            s.scan_symbols.insert(),
+            [
+                {
+                    "scan_id": NEW_SCAN,
+                    "symbol": "NVDA",
+                    "right": "P",
+                    "expiries": 4,
+                    "contracts_checked": 30,
+                    "candidates": 0,
+                    "removed": "earnings 30, iv_rank 30",
+                    "note": "no candidate: earnings 30, iv_rank 30",
+                    "iv_rank": 0.12,
+                    "iv_hv_ratio": 1.2,
+                    "next_earnings": "2026-12-20",
+                },
+                {
+                    "scan_id": NEW_SCAN,
+                    "symbol": "SPY",
+                    "right": "P",
+                    "expiries": 4,
+                    "contracts_checked": 40,
+                    "candidates": 3,
+                    "removed": "delta 20",
+                    "note": "",
+                    "iv_rank": 0.45,
+                    "iv_hv_ratio": 1.1,
+                    "next_earnings": None,
+                },
+            ],
+        )
+    body = http.get(f"{live.url}/api/v1/opportunities", timeout=5).json()
+    assert [(r["symbol"], r["candidates"]) for r in body["symbols"]] == [("NVDA", 0), ("SPY", 3)]
+    assert body["symbols"][0]["removed"] == "earnings 30, iv_rank 30"
+    assert body["symbols"][0]["next_earnings"] == "2026-12-20"
+    page = http.get(f"{live.url}/opportunities", timeout=5).text
+    assert 'id="scan-symbols"' in page and "no candidate: earnings 30, iv_rank 30" in page

@@ -39,6 +39,13 @@ heartbeat_seconds = 2
 
 [puts]
 min_annualized_return = 0.05    # KO's puts in the delta band pay about 8 %/yr on the simulator
+# the history rules are tested on their own (test_scan_history.py); here the wheel must turn on any date
+min_iv_rank = 0.0
+min_iv_hv_ratio = 0.0
+avoid_earnings = false
+
+[calls]
+avoid_earnings = false
 """
 
 
