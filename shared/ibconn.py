@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,7 @@ CLIENT_ID_RANGES: dict[str, range] = {
 }
 #: Longest wait between two connection attempts (seconds).
 MAX_BACKOFF_SECONDS = 60.0
+DRAIN_SECONDS = 3.0  # at close, how long queued messages (cancels) may take to leave the throttle
 
 
 class ClientIdsExhausted(RuntimeError):
@@ -397,6 +399,20 @@ class IBConnection:
         """The account this process works on: TWS_ACCOUNT, else the first managed account."""
         return self.settings.TWS_ACCOUNT or (self.ib.managedAccounts() or [""])[0]
 
+    async def _drain_outgoing(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until ib_async's throttle has sent every queued message.
+
+        ``Client.sendMsg`` holds messages beyond the rate limit in ``_msgQ`` and sends them later; a
+        disconnect drops them, so the cancels a stopping scan just issued would never reach TWS and its
+        market-data lines would stay open there.
+        """
+        queue = getattr(self.ib.client, "_msgQ", None)
+        if not queue:
+            return
+        deadline = time.monotonic() + timeout
+        while queue and self.ib.isConnected() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     def stopping(self) -> None:
         """The process is stopping: a lost connection is no longer re-established."""
         self._stopping = True
@@ -411,4 +427,5 @@ class IBConnection:
                     await task
         if self.ib.isConnected():
             self.streams.clear()
+            await self._drain_outgoing(DRAIN_SECONDS)
             self.ib.disconnect()

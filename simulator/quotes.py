@@ -156,7 +156,12 @@ def bid_ask(
         bid = 0.01 if model >= liquidity().zero_bid_ask else 0.0
         return bid, round(ask, 2)
     tv = max(model - intrinsic, 0.0)
-    mu, s = liquidity().spread_residual(d, t, intrinsic > 0)
+    # ITM quotes are wider than OTM ones (fitted per flag); blend the two by how much of the price is
+    # intrinsic, so the width does not jump when the underlying crosses the strike
+    w = min(1.0, intrinsic / max(tv, tick)) if intrinsic > 0 else 0.0
+    mu_otm, s_otm = liquidity().spread_residual(d, t, False)
+    mu_itm, s_itm = liquidity().spread_residual(d, t, True)
+    mu, s = mu_otm + w * (mu_itm - mu_otm), s_otm + w * (s_itm - s_otm)
     width = max(tick, (prof.rel(d) * max(tv, 0.05) + 0.002 * intrinsic) * math.exp(mu + s * _z(con_id, 12)))
     bid = max(0.0, math.floor((model - width / 2) / tick + 1e-9) * tick)
     ask = max(math.ceil((model + width / 2) / tick - 1e-9) * tick, floor_ask)

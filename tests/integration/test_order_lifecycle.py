@@ -98,12 +98,14 @@ def test_fill_found_by_reconciliation_is_alerted_once_with_commission(
     sim, root, engine, observer = setup
     key = "TW-CSP-KO-TEST-AWAY"
     put = ko_put(observer)
-    approve_intent(engine, key, put, floor=30.0)  # far above the market: the order rests
+    floor = round(put.strike / 2, 2)  # far above the market: the order rests
+    approve_intent(engine, key, put, floor=floor)
     executor = Proc("executor", root)
     wait_for("the order resting at TWS", lambda: refs_at_tws(sim, key) == 1, 60)
     executor.signal(signal.SIGKILL)
     executor.stop()
-    sim.post("/market/KO", {"price": 40.0})  # the put is now worth far more than its limit: it fills
+    # the put is now worth 3/4 of its strike, far more than its limit: it fills
+    sim.post("/market/KO", {"price": round(put.strike / 4, 2)})
     wait_for("the fill at TWS", lambda: refs_at_tws(sim, key) == 0, 60)
     executor = Proc("executor", root)
     try:

@@ -91,20 +91,30 @@ def put_delta(ib: IB, contract: Any) -> float:
 
 
 def move_until(sim: Sim, ib: IB, ko: Any, put: Any, limit: float, low: int, high: int) -> tuple[float, float]:
-    """Move KO (by the put's delta, then cent by cent) until the put's bid is ``low``..``high`` ticks under
-    ``limit``; the put's quote then."""
+    """Move KO until the put's bid is ``low``..``high`` ticks under ``limit``; the put's quote then.
+
+    Quickly (the order fills once it has rested ``--fill-delay`` at a marketable limit): the first move
+    uses the put's delta, the next ones the slope the moves so far showed (a secant step), and only then
+    cent by cent."""
     bid, ask = quote(ib, put)
     spot = mid(*quote(ib, ko))
     assert spot is not None
-    drop = bid - (limit - (low + high) / 2 * TICK)  # how far the put's bid must fall
-    price = round(spot + drop / put_delta(ib, put), 2)
+    target = limit - (low + high) / 2 * TICK  # the bid wanted
+    slope = -put_delta(ib, put)  # d bid / d KO price
+    price, last_price, last_bid = spot, spot, bid
     for _ in range(40):
-        sim.post("/market/KO", {"price": price})
-        bid, ask = quote(ib, put)
         gap = ticks(limit - bid)
         if low <= gap <= high:
             break
-        price = round(price + (0.01 if gap < low else -0.01), 2)
+        step = (target - bid) / slope if slope < -0.01 else (0.01 if gap < low else -0.01)
+        if abs(step) < 0.01:
+            step = 0.01 if gap < low else -0.01
+        price = round(price + step, 2)
+        sim.post("/market/KO", {"price": price})
+        bid, ask = quote(ib, put)
+        if price != last_price and bid != last_bid:
+            slope = (bid - last_bid) / (price - last_price)
+        last_price, last_bid = price, bid
     return bid, ask
 
 
@@ -240,7 +250,7 @@ def test_orders_step_towards_the_bid_in_place_and_are_cancelled_in_time(
         held = wait_for(
             "B held at its floor",
             lambda: any(t.startswith("reprice held: at the floor") for t in events(engine, "TW-REPRICE-B")),
-            context=context,
+            context=lambda: f"B: {events(engine, 'TW-REPRICE-B')}\n{context()}",
         )
         assert held
         b_steps = steps(engine, "TW-REPRICE-B")
