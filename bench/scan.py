@@ -55,7 +55,7 @@ each run also flat as ``default_<key>`` and ``30_<key>`` at the top level, so a 
   lines) and the count TWS sent to the scanner on the wire during the run;
 * ``recall`` (above); ``efficiency``: (messages sent ÷ 45 msg/s) ÷ ``scan_s`` — 1.0 means the scan took no
   longer than IB's message budget forces (the scanner's own throttle is IBKR_MAX_REQUESTS_PER_SECOND,
-  default 40, so a message-bound scan at the default reaches 40/45 = 0.89);
+  default 45, sent 9 per 0.2 s);
 * ``selectivity``: ``contracts_requested`` ÷ ``needed``, where ``needed`` = the reference's passing puts
   plus, per expiry in the DTE window, the listed strike just past each edge of the delta band (the highest
   strike with |Δ| < delta_min and the lowest with |Δ| > delta_max, when listed). ``band_contracts`` (every

@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 
-from scanner.chain import ChainRead, Pacing, read_options
+from scanner.chain import Pacing, read_options
 from scanner.earnings import EarningsCalendar
 from scanner.history import BarCache, HistoryReader
-from scanner.historyrules import SymbolHistory, apply_history_rules
+from scanner.historyrules import apply_history_rules
 from scanner.holdings import Holding
 from scanner.schedule import ScanCall, Trigger, due_scan, scan_now_call
 from scanner.screen import Screened, rank_candidates, screen_call, screen_put
 from scanner.sizing import mark_unaffordable
 from scanner.store import opportunity_row, read_holdings
-from scanner.symbolscan import SymbolScan
+from scanner.tally import ScanTally
 from shared.db import utcnow_iso
 from shared.marketcal import XnysSessions
 from shared.riskdata import account_figures, exposure
@@ -44,50 +43,6 @@ EXCHANGE_TZ = ZoneInfo("America/New_York")
 TICK_SECONDS = 3.0
 #: Seconds before a scheduled scan is tried again after one that failed or was cut short.
 RETRY_SECONDS = 60.0
-
-
-@dataclass
-class _Tally:
-    """What one scan has gathered so far: candidates with the rules that screened them, notes for the
-    scan's detail, the symbols read and the contracts checked."""
-
-    screened: list[Screened] = field(default_factory=list)
-    rules: dict[tuple[str, Right], EntryRules] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    symbols: set[str] = field(default_factory=set)
-    checked: int = 0
-    # history rules (scanner/historyrules.py): each symbol and right's figures, and the rules it skipped
-    history: dict[tuple[str, Right], SymbolHistory] = field(default_factory=dict)
-    history_notes: dict[tuple[str, Right], list[str]] = field(default_factory=dict)
-    reads: dict[tuple[str, Right], ChainRead] = field(default_factory=dict)
-
-    def symbol_rows(self, scan_id: int) -> list[dict[str, Any]]:
-        """A ``scan_symbols`` row per symbol and right read: contracts, candidates, the contracts each rule
-        removed, the history figures, and a note saying why a symbol has no candidate."""
-        rows = []
-        for key, read in self.reads.items():
-            symbol, right = key
-            ss = SymbolScan(symbol, right, expiries=read.expiries, contracts_checked=read.contracts_checked)
-            ss.add_screened(self.screened)
-            hist = self.history.get(key)
-            for name, value in (hist.figures() if hist else {}).items():
-                ss.figure(name, value)
-            notes = [read.note] if read.note else []
-            if ss.candidates == 0 and ss.removed:
-                notes.insert(0, f"no candidate: {ss.removed_text()}")
-            ss.note = "; ".join(notes + self.history_notes.get(key, []))
-            rows.append(ss.row(scan_id))
-        return rows
-
-    def count(self, symbol: str, read: ChainRead | None) -> None:
-        """Count a chain read (``None``: TWS does not know the symbol, IB 200) and keep its note."""
-        if read is None:
-            self.notes.append(f"{symbol}: unknown symbol (IB 200)")
-            return
-        self.symbols.add(symbol)
-        self.checked += read.contracts_checked
-        if read.note:
-            self.notes.append(f"{symbol}: {read.note}")
 
 
 class Scanner(Component):
@@ -214,7 +169,7 @@ class Scanner(Component):
         rules: EntryRules,
         today: date,
         screened: list[Screened],
-        tally: _Tally,
+        tally: ScanTally,
     ) -> list[Screened]:
         """Apply the rules that need history (IV rank, IV/HV, earnings, technicals) to one symbol's
         screened contracts; a failure to read the history skips them with a note, never fails the scan."""
@@ -244,7 +199,7 @@ class Scanner(Component):
             conn.execute(update(scans).where(scans.c.id == scan_id).values(progress=text[:64]))
 
     async def _scan_puts(
-        self, scan_id: int, today: date, holdings: dict[str, Holding], tally: _Tally
+        self, scan_id: int, today: date, holdings: dict[str, Holding], tally: ScanTally
     ) -> None:
         """Puts of the universe's symbols, except those holding at least one lot of shares."""
         for symbol in self.strategy.universe.symbols:
@@ -253,13 +208,13 @@ class Scanner(Component):
             self._step(scan_id, symbol)
             held = holdings.get(symbol)
             if held is not None and held.blocks_puts:
-                tally.notes.append(f"{symbol}: {held.shares:g} shares held, no new puts (calls instead)")
+                tally.skip(symbol, Right.PUT, f"{held.shares:g} shares held, no new puts (calls instead)")
                 continue
             rules = self.strategy.put_rules(symbol)
             read = await read_options(
                 self.ib, symbol, Right.PUT, rules, today, self.pacing, scan=self.strategy.scan
             )
-            tally.count(symbol, read)
+            tally.count(symbol, Right.PUT, read)
             if read is None:
                 self.log.warning("%s: unknown symbol (IB 200: no security definition) — skipped", symbol)
                 continue
@@ -271,7 +226,7 @@ class Scanner(Component):
             tally.screened.extend(puts)
 
     async def _scan_calls(
-        self, scan_id: int, today: date, holdings: dict[str, Holding], tally: _Tally
+        self, scan_id: int, today: date, holdings: dict[str, Holding], tally: ScanTally
     ) -> None:
         """Covered calls of every symbol with at least one uncovered lot of shares."""
         for symbol, held in holdings.items():
@@ -282,14 +237,16 @@ class Scanner(Component):
                 self._step(scan_id, symbol)
             if lots < 1:
                 if held.blocks_puts:
-                    tally.notes.append(
-                        f"{symbol}: {held.shares:g} shares, all covered ({held.short_calls:g} short calls, "
-                        f"{held.pending_calls:g} in active sell_call intents)"
+                    tally.skip(
+                        symbol,
+                        Right.CALL,
+                        f"{held.shares:g} shares, all covered ({held.short_calls:g} short calls, "
+                        f"{held.pending_calls:g} in active sell_call intents)",
                     )
                 continue
             if held.cost_basis is None:
                 self.log.warning("%s: %g shares held but no cost basis known — no calls", symbol, held.shares)
-                tally.notes.append(f"{symbol}: no cost basis (no open cycle, no average cost), no calls")
+                tally.skip(symbol, Right.CALL, "no cost basis (no open cycle, no average cost), no calls")
                 continue
             rules = self.strategy.call_rules(symbol)
             floor = held.cost_basis if rules.strike_at_or_above_cost_basis else None
@@ -311,7 +268,7 @@ class Scanner(Component):
                 min_strike=floor,
                 scan=self.strategy.scan,
             )
-            tally.count(symbol, read)
+            tally.count(symbol, Right.CALL, read)
             if read is None:
                 self.log.warning("%s: shares held but unknown to TWS (IB 200) — skipped", symbol)
                 continue
@@ -322,7 +279,7 @@ class Scanner(Component):
                 calls = await self._history_rules(symbol, Right.CALL, rules, today, calls, tally)
             tally.screened.extend(calls)
 
-    def _mark_unaffordable(self, tally: _Tally) -> None:
+    def _mark_unaffordable(self, tally: ScanTally) -> None:
         """Fail the puts whose collateral the per-symbol risk limit cannot take (:mod:`scanner.sizing`)."""
         with self.engine.connect() as conn:
             nlv, held = account_figures(conn).net_liquidation, exposure(conn)
@@ -355,7 +312,7 @@ class Scanner(Component):
                 )
                 .returning(scans.c.id)
             ).scalar_one()
-        tally = _Tally()
+        tally = ScanTally()
         try:
             today = await self._today()
             if today != self._guess_day:  # volatility guesses are read once per symbol and day

@@ -25,7 +25,7 @@ _CODES: dict[int, CodeInfo] = {
         CodeInfo(
             100,
             "message rate exceeded (more than 50 requests per second)",
-            "thetawheel stays under IBKR_MAX_REQUESTS_PER_SECOND (40) per process; lower it, or look for "
+            "thetawheel stays under IBKR_MAX_REQUESTS_PER_SECOND (45) per process; lower it, or look for "
             "another API client using the same client id",
         ),
         CodeInfo(

@@ -3,10 +3,10 @@
 - **Message rate** (IB error 100 above 50 messages per second per client): ib_async's own throttle in
   ``ib_async.client.Client.sendMsg`` queues outgoing messages beyond ``MaxRequests`` per
   ``RequestsInterval`` seconds. :func:`set_message_rate` sets it explicitly from
-  ``IBKR_MAX_REQUESTS_PER_SECOND`` (default 40) instead of the library's default (45 per 1 s), and in
-  tenth-of-a-second slices (4 per 0.1 s): one 45-message burst per second can reach TWS bunched with
+  ``IBKR_MAX_REQUESTS_PER_SECOND`` (default 45, IB's recommended budget) in short slices (9 per 0.2 s)
+  instead of the library's one 45-message burst per second: such a burst can reach TWS bunched with
   the next one by network jitter and count as more than 50 in TWS's own one-second window (seen
-  against the simulator); with small slices 0.2 s of jitter still stays under 50.
+  against the simulator); with small slices, jitter of a slice still stays near the budget.
 - **Market-data lines** (IB error 101): the account has ``IBKR_MARKET_DATA_LINES`` simultaneous lines
   (100 by default) shared by every API client. Each process gets its own :class:`LineBudget`
   (``IBKR_LINES_MONITOR`` / ``_SCANNER`` / ``_EXECUTOR``, 30/45/15 % of the lines by default, at most
@@ -33,15 +33,27 @@ from ib_async import IB
 
 log = logging.getLogger("shared.pacing")
 
-#: Seconds of the slices in which ib_async's throttle counts messages.
+#: Shortest slice in which ib_async's throttle counts messages (seconds).
 MESSAGE_SLICE_SECONDS = 0.1
 
 
+def message_slice(per_second: int) -> tuple[int, float]:
+    """``(messages, seconds)``: the shortest slice of 0.1, 0.2, … 1.0 s that holds a whole number of
+    messages at ``per_second`` (40/s → 4 per 0.1 s, 45/s → 9 per 0.2 s)."""
+    if per_second < 1:
+        raise ValueError(f"message rate must be at least 1 per second, got {per_second}")
+    for tenths in range(1, 11):
+        if per_second * tenths % 10 == 0:
+            return per_second * tenths // 10, tenths * MESSAGE_SLICE_SECONDS
+    raise AssertionError("unreachable: 10 tenths always divide")
+
+
 def set_message_rate(ib: IB, per_second: int) -> None:
-    """Make ib_async queue outgoing messages beyond ``per_second`` per second, counted in 0.1 s slices."""
-    slices = round(1 / MESSAGE_SLICE_SECONDS)
-    ib.client.MaxRequests = max(1, per_second // slices)
-    ib.client.RequestsInterval = MESSAGE_SLICE_SECONDS  # type: ignore[assignment]  # typed int, used as float
+    """Make ib_async queue outgoing messages beyond ``per_second`` per second, counted in the short
+    slices of :func:`message_slice` (a sliding window in ``Client.sendMsg``)."""
+    count, seconds = message_slice(per_second)
+    ib.client.MaxRequests = count
+    ib.client.RequestsInterval = seconds  # type: ignore[assignment]  # typed int, used as float
 
 
 class LineBudgetExceeded(RuntimeError):

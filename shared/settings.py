@@ -216,11 +216,11 @@ class Settings(BaseSettings):
         description="Seconds TWS may stay unreachable (outside a restart window) before an alert.",
     )
     IBKR_MAX_REQUESTS_PER_SECOND: int = Field(
-        40,
+        45,
         ge=10,
         le=45,
-        description="Messages per second each process sends at most, rounded down to a multiple of 10 "
-        "(sent in 0.1 s slices; IB's limit is 50).",
+        description="Messages per second each process sends at most (counted in slices of 0.1-1 s, "
+        "e.g. 9 per 0.2 s; IB's limit is 50, its recommended budget 45).",
     )
     IBKR_MARKET_DATA_LINES: int = Field(
         100, ge=10, le=10000, description="Simultaneous market-data lines of the account (100 by default)."

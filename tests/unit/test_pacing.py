@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from shared.pacing import HistoricalPacer, LineBudget, LineBudgetExceeded
+from shared.pacing import HistoricalPacer, LineBudget, LineBudgetExceeded, message_slice
 
 
 class Clock:
@@ -99,3 +99,20 @@ def test_line_budget_waits_refuses_and_counts_the_peak() -> None:
         return budget
 
     assert asyncio.run(main()).peak == 3
+
+
+@pytest.mark.parametrize(
+    ("per_second", "expected"),
+    [(45, (9, 0.2)), (40, (4, 0.1)), (10, (1, 0.1)), (33, (33, 1.0)), (25, (5, 0.2))],
+)
+def test_message_slice_is_the_shortest_that_holds_whole_messages(
+    per_second: int, expected: tuple[int, float]
+) -> None:
+    count, seconds = message_slice(per_second)
+    assert (count, round(seconds, 3)) == expected
+    assert count / seconds == pytest.approx(per_second)  # the rate is kept exactly, never rounded up
+
+
+def test_message_slice_refuses_a_rate_below_one() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        message_slice(0)

@@ -1,0 +1,71 @@
+"""What one running scan has gathered (:class:`ScanTally`): candidates with the rules that screened them,
+notes for the scan's detail, each symbol's chain read and history figures, and the symbols passed over
+before any read; from it, a ``scan_symbols`` row per symbol and right (pure, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.chain import ChainRead
+from scanner.historyrules import SymbolHistory
+from scanner.screen import Screened
+from scanner.symbolscan import SymbolScan
+from shared.strategy import EntryRules
+from shared.trade import Right
+
+__all__ = ["ScanTally"]
+
+
+@dataclass
+class ScanTally:
+    """What one scan has gathered so far: candidates with the rules that screened them, notes for the
+    scan's detail, the symbols read and the contracts checked."""
+
+    screened: list[Screened] = field(default_factory=list)
+    rules: dict[tuple[str, Right], EntryRules] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    symbols: set[str] = field(default_factory=set)
+    checked: int = 0
+    # history rules (scanner/historyrules.py): each symbol and right's figures, and the rules it skipped
+    history: dict[tuple[str, Right], SymbolHistory] = field(default_factory=dict)
+    history_notes: dict[tuple[str, Right], list[str]] = field(default_factory=dict)
+    reads: dict[tuple[str, Right], ChainRead] = field(default_factory=dict)
+    # symbols passed over before any chain read (shares held, unknown to TWS, no cost basis): why
+    skipped: dict[tuple[str, Right], str] = field(default_factory=dict)
+
+    def skip(self, symbol: str, right: Right, why: str) -> None:
+        """``symbol``'s ``right`` was not read at all: a note for the scan's detail and its own row."""
+        self.skipped[(symbol, right)] = why
+        self.notes.append(f"{symbol}: {why}")
+
+    def symbol_rows(self, scan_id: int) -> list[dict[str, Any]]:
+        """A ``scan_symbols`` row per symbol and right read: contracts, candidates, the contracts each rule
+        removed, the history figures, and a note saying why a symbol has no candidate."""
+        rows = []
+        for key, read in self.reads.items():
+            symbol, right = key
+            ss = SymbolScan(symbol, right, expiries=read.expiries, contracts_checked=read.contracts_checked)
+            ss.add_screened(self.screened)
+            hist = self.history.get(key)
+            for name, value in (hist.figures() if hist else {}).items():
+                ss.figure(name, value)
+            notes = [read.note] if read.note else []
+            if ss.candidates == 0 and ss.removed:
+                notes.insert(0, f"no candidate: {ss.removed_text()}")
+            ss.note = "; ".join(notes + self.history_notes.get(key, []))
+            rows.append(ss.row(scan_id))
+        for (symbol, right), why in self.skipped.items():
+            if (symbol, right) not in self.reads:
+                rows.append(SymbolScan(symbol, right, note=f"not read: {why}").row(scan_id))
+        return rows
+
+    def count(self, symbol: str, right: Right, read: ChainRead | None) -> None:
+        """Count a chain read (``None``: TWS does not know the symbol, IB 200) and keep its note."""
+        if read is None:
+            self.skip(symbol, right, "unknown symbol (IB 200: no security definition)")
+            return
+        self.symbols.add(symbol)
+        self.checked += read.contracts_checked
+        if read.note:
+            self.notes.append(f"{symbol}: {read.note}")
