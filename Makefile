@@ -5,6 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# pytest workers (pytest-xdist; a test file stays on one worker). The suite waits on processes and clocks
+# more than it computes, so 2 workers on 2 cores halve its time; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
@@ -52,7 +55,7 @@ browser-deps:
 	  else echo "the browser tests need chromium: run 'sudo apt-get install chromium'"; exit 1; fi; }
 
 pytest: $(STAMP) browser-deps
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## test: everything CI runs
 test: lint typecheck pytest
