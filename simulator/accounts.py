@@ -1,5 +1,6 @@
 """Account and order requests: positions, account updates, open/completed orders, executions, placeOrder,
-cancelOrder, plus the fill job and account pushes. Bookkeeping itself lives in ``broker.py``."""
+cancelOrder, plus the fill job. Bookkeeping itself lives in ``broker.py``; the messages pushed about orders
+and the account (also after fills and expiries) in ``reports.py``."""
 
 from __future__ import annotations
 
@@ -8,43 +9,32 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from . import combo
+from . import combo, fills
 from . import encoders as enc
-from .broker import Mark, OrderRejected, SimExecution, SimOrder
-from .encoders import Spec
+from .broker import OrderRejected, SimExecution, SimOrder
 from .inbound import ExecFilter, read_exec_filter, read_place_order
 from .marketdata import NO_SECDEF, resolve
-from .openorder import completed_order, open_order
+from .openorder import completed_order
+from .pnl import make_mark  # noqa: F401 - re-exported
 from .protocol import FieldReader, In
+from .reports import (  # noqa: F401 - re-exported
+    account_rows,
+    order_status,
+    push_account_updates,
+    send_account,
+    send_execution,
+    send_multi,
+    send_order_state,
+)
 
 if TYPE_CHECKING:
-    from .server import Handler, Session, SimServer
+    from .ports import Handler, ServerPort, SessionPort
 
 log = logging.getLogger("simulator.accounts")
 
 
-# ---------------------------------------------------------------------- marks
-def make_mark(server: SimServer) -> Mark:
-    """A cached mark function (dollars per share): stock last, option mid (model price when no market)."""
-    cache: dict[int, float] = {}
-
-    def mark(spec: Spec) -> float:
-        if enc.is_bag(spec):  # a combo's net mark per share: Σ sign × ratio × leg mark
-            return sum(leg.sign * leg.ratio * mark(leg.spec) for leg in spec.legs)
-        if spec.con_id not in cache:
-            if enc.is_option(spec):
-                q = server.market.option_quote(spec)  # type: ignore[arg-type]
-                cache[spec.con_id] = (q.bid + q.ask) / 2 if q.bid > 0 and q.ask > 0 else q.model_price
-            else:
-                sq = server.market.stock_quote(spec.symbol)
-                cache[spec.con_id] = sq.last if sq.last > 0 else (sq.bid + sq.ask) / 2
-        return cache[spec.con_id]
-
-    return mark
-
-
 # ---------------------------------------------------------------------- start-up sync
-def _req_positions(s: Session, r: FieldReader) -> None:
+def _req_positions(s: SessionPort, r: FieldReader) -> None:
     s.positions_subscribed = True
     broker = s.server.broker
     for pos in broker.positions.values():
@@ -52,49 +42,28 @@ def _req_positions(s: Session, r: FieldReader) -> None:
     s.send(enc.position_end())
 
 
-def _cancel_positions(s: Session, r: FieldReader) -> None:
+def _cancel_positions(s: SessionPort, r: FieldReader) -> None:
     s.positions_subscribed = False
 
 
-def send_order_state(s: Session, order: SimOrder) -> None:
-    """openOrder followed by orderStatus for one order."""
-    s.send(open_order(order, s.version))
-    s.send(order_status(order))
-
-
-def order_status(order: SimOrder) -> list[enc.Field]:
-    """orderStatus for the order's current state."""
-    return enc.order_status(
-        order.order_id,
-        order.status,
-        order.filled,
-        order.remaining,
-        order.avg_fill_price,
-        order.perm_id,
-        order.parent_id,
-        order.last_fill_price,
-        order.client_id,
-    )
-
-
-def _req_open_orders(s: Session, r: FieldReader) -> None:
+def _req_open_orders(s: SessionPort, r: FieldReader) -> None:
     for order in s.server.broker.open_orders(s.client_id):
         send_order_state(s, order)
     s.send([53, 1])
 
 
-def _req_all_open_orders(s: Session, r: FieldReader) -> None:
+def _req_all_open_orders(s: SessionPort, r: FieldReader) -> None:
     for order in s.server.broker.open_orders():
         send_order_state(s, order)
     s.send([53, 1])
 
 
-def _req_auto_open_orders(s: Session, r: FieldReader) -> None:
+def _req_auto_open_orders(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     s.auto_open_orders = r.flag() and s.client_id == 0
 
 
-def _req_completed_orders(s: Session, r: FieldReader) -> None:
+def _req_completed_orders(s: SessionPort, r: FieldReader) -> None:
     """The day's filled and cancelled orders of every client (apiOnly is not distinguished: all orders
     here come through the API), then completedOrdersEnd."""
     day = enc.to_eastern(s.server.market.now()).date()
@@ -103,40 +72,7 @@ def _req_completed_orders(s: Session, r: FieldReader) -> None:
     s.send([102])
 
 
-def account_rows(server: SimServer) -> list[tuple[str, str, str]]:
-    """accountValue rows (key, value, currency) at current marks."""
-    return server.broker.account_values(make_mark(server))
-
-
-def send_account(s: Session, end: bool) -> None:
-    """accountValue rows, portfolioValue per position, accountTime (+ accountDownloadEnd when ``end``)."""
-    server = s.server
-    broker = server.broker
-    mark = make_mark(server)
-    for key, value, cur in broker.account_values(mark):
-        s.send(enc.account_value(key, value, cur, broker.account))
-    for pos in broker.positions.values():
-        px = mark(pos.spec)
-        mult = enc.multiplier(pos.spec)
-        mkt_value = pos.qty * px * mult
-        s.send(
-            enc.portfolio_value(
-                pos.spec,
-                pos.qty,
-                round(px, 4),
-                round(mkt_value, 2),
-                round(pos.avg_cost, 6),
-                round(mkt_value - pos.qty * pos.avg_cost, 2),
-                round(pos.realized_pnl, 2),
-                broker.account,
-            )
-        )
-    s.send(enc.account_time(server.market.now()))
-    if end:
-        s.send(enc.account_download_end(broker.account))
-
-
-def _req_account_updates(s: Session, r: FieldReader) -> None:
+def _req_account_updates(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     subscribe = r.flag()
     acct = r.text()
@@ -148,13 +84,7 @@ def _req_account_updates(s: Session, r: FieldReader) -> None:
         send_account(s, end=True)
 
 
-def _send_multi(s: Session, req_id: int) -> None:
-    broker = s.server.broker
-    for key, value, cur in account_rows(s.server):
-        s.send(enc.account_update_multi(req_id, broker.account, "", key, value, cur))
-
-
-def _req_account_updates_multi(s: Session, r: FieldReader) -> None:
+def _req_account_updates_multi(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     req_id = r.integer()
     acct = r.text()
@@ -162,11 +92,11 @@ def _req_account_updates_multi(s: Session, r: FieldReader) -> None:
         s.error(req_id, 321, f"Error validating request.-'bB' : cause - Unknown account {acct}")
         return
     s.multi_subs.add(req_id)
-    _send_multi(s, req_id)
+    send_multi(s, req_id)
     s.send(enc.account_update_multi_end(req_id))
 
 
-def _cancel_account_updates_multi(s: Session, r: FieldReader) -> None:
+def _cancel_account_updates_multi(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     s.multi_subs.discard(r.integer())
 
@@ -207,32 +137,7 @@ def matches(e: SimExecution, f: ExecFilter, account: str) -> bool:
     return not (since is not None and enc.to_eastern(e.time) < since)
 
 
-def send_execution(s: Session, req_id: int, e: SimExecution) -> None:
-    """execDetails for one execution."""
-    o = e.order
-    s.send(
-        enc.exec_details(
-            req_id,
-            s.version,
-            o.order_id,
-            o.spec,
-            e.exec_id,
-            e.time,
-            o.account,
-            e.exchange,
-            e.side,
-            e.shares,
-            e.price,
-            o.perm_id,
-            o.client_id,
-            e.cum_qty,
-            e.avg_price,
-            o.order_ref,
-        )
-    )
-
-
-def _req_executions(s: Session, r: FieldReader) -> None:
+def _req_executions(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     req_id = r.integer()
     f = read_exec_filter(r)
@@ -246,7 +151,7 @@ def _req_executions(s: Session, r: FieldReader) -> None:
 
 
 # ---------------------------------------------------------------------- orders
-def _place_order(s: Session, r: FieldReader) -> None:
+def _place_order(s: SessionPort, r: FieldReader) -> None:
     assert s.client_id is not None
     req = read_place_order(r, s.version)
     server = s.server
@@ -291,7 +196,7 @@ def _place_order(s: Session, r: FieldReader) -> None:
         send_order_state(s, order)
 
 
-def _cancel_order(s: Session, r: FieldReader) -> None:
+def _cancel_order(s: SessionPort, r: FieldReader) -> None:
     assert s.client_id is not None
     r.skip(1)
     order_id = r.integer()
@@ -302,13 +207,13 @@ def _cancel_order(s: Session, r: FieldReader) -> None:
     _announce_cancel(s, order)
 
 
-def _announce_cancel(s: Session, order: SimOrder) -> None:
+def _announce_cancel(s: SessionPort, order: SimOrder) -> None:
     log.info("client %d order %d cancelled", order.client_id, order.order_id)
     s.send(order_status(order))
     s.error(order.order_id, 202, "Order Canceled - reason:")
 
 
-def _req_global_cancel(s: Session, r: FieldReader) -> None:
+def _req_global_cancel(s: SessionPort, r: FieldReader) -> None:
     server = s.server
     for order in server.broker.open_orders():
         server.broker.cancel(order.client_id, order.order_id)
@@ -317,24 +222,10 @@ def _req_global_cancel(s: Session, r: FieldReader) -> None:
             _announce_cancel(owner, order)
 
 
-# ---------------------------------------------------------------------- fills and pushes
-def check_orders(server: SimServer) -> None:
+# ---------------------------------------------------------------------- fills
+def check_orders(server: ServerPort) -> None:
     """Fill working orders that are due (partial fills and combos: see ``fills.py``)."""
-    from . import fills
-
     fills.check_orders(server)
-
-
-def push_account_updates(server: SimServer) -> None:
-    """Re-send account values and portfolio to every subscribed session (no End)."""
-    for session in list(server.sessions.values()):
-        if session.account_subscribed:
-            send_account(session, end=False)
-        for req_id in session.multi_subs:
-            _send_multi(session, req_id)
-    from . import summary
-
-    summary.push(server)  # changed reqAccountSummary rows
 
 
 HANDLERS: dict[int, Handler] = {

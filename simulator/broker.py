@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from .encoders import Spec, is_bag, is_option, multiplier, tws_time
+from .clock import tws_time
+from .contracts import Spec, is_bag, is_option, multiplier
 from .ledger import (  # re-exported: the rest of the simulator imports them from here
     Mark,
     OrderRejected,
@@ -29,7 +30,8 @@ from .ledger import (  # re-exported: the rest of the simulator imports them fro
 from .protocol import UNSET_DOUBLE
 
 if TYPE_CHECKING:
-    from .inbound import OrderReq
+    from .market_types import OptionSpec, StockSpec
+    from .orderreq import OrderReq
 
 
 class Broker:
@@ -291,6 +293,16 @@ class Broker:
         uncovered = max(0.0, qty - covered)
         und = self._underlying_mark(spec, mark)
         return uncovered * und * mult
+
+    def margin_change(self, changes: Sequence[tuple[StockSpec | OptionSpec, float]], mark: Mark) -> float:
+        """Change of the initial margin (dollars) once each ``(contract, signed quantity)`` is applied to a
+        copy of the positions (a combo's legs, :meth:`simulator.contracts.BagSpec.requirement`)."""
+        after = Broker(self.account, 0.0)
+        after.positions = {cid: Position(p.spec, p.qty, p.avg_cost) for cid, p in self.positions.items()}
+        for spec, qty in changes:
+            pos = after.positions.setdefault(spec.con_id, Position(spec))
+            pos.qty += qty
+        return after.init_margin(mark) - self.init_margin(mark)
 
     def _shares_free_for_calls(self, spec: Spec) -> float:
         """Number of call contracts the long stock of the underlying can still cover."""

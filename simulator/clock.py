@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from simulator.paths import SessionTable
 
 ET = ZoneInfo("America/New_York")
+EASTERN = ZoneInfo("US/Eastern")
+"""The zone TWS names in its time strings (``tws_time``); the same rules as :data:`ET`."""
 
 
 def parse_time(text: str) -> datetime:
@@ -121,3 +123,13 @@ class TradingHours:
         lo = bisect.bisect_right(t.closes, after)
         hi = bisect.bisect_right(t.closes, upto)
         return [(t.dates[i], t.closes[i]) for i in range(lo, hi)]
+
+
+def to_eastern(ts: datetime) -> datetime:
+    """Convert to US/Eastern; a naive datetime is taken to be Eastern already."""
+    return ts.replace(tzinfo=EASTERN) if ts.tzinfo is None else ts.astimezone(EASTERN)
+
+
+def tws_time(ts: datetime) -> str:
+    """``"YYYYMMDD HH:MM:SS US/Eastern"`` (the format ib_async's parseIBDatetime reads with a zone)."""
+    return to_eastern(ts).strftime("%Y%m%d %H:%M:%S") + " US/Eastern"

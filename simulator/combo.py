@@ -24,107 +24,31 @@ execution itself carries no commission). Positions and cash change per leg.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .broker import Broker, Mark, Position, SimExecution, SimOrder
-from .encoders_base import Fields, is_option, multiplier
-from .inbound import OrderReq
+from .broker import Broker, SimExecution, SimOrder
+from .contracts import BAG_CON_ID, BagSpec, ComboLegSpec, is_option  # noqa: F401 - re-exported
+from .orderreq import OrderReq
 
 if TYPE_CHECKING:
-    from .market import Market, OptionSpec, StockSpec
-    from .server import SimServer
+    from .market import Market
 
 log = logging.getLogger("simulator.combo")
 
-BAG_CON_ID = 28812380
-"""The conId TWS reports for every SMART combo contract (``localSymbol`` is the same number as text)."""
 
-
-@dataclass(frozen=True)
-class ComboLegSpec:
-    """A resolved combo leg: the leg's contract, contracts per combo unit, and BUY/SELL as sent."""
-
-    spec: StockSpec | OptionSpec
-    ratio: int
-    action: str
-    exchange: str = "SMART"
-    open_close: int = 0
-    short_sale_slot: int = 0
-    designated_location: str = ""
-    exempt_code: int = -1
+class Venue(Protocol):
+    """Where a combo trades: the market that quotes its legs and the broker that books them (the server,
+    :class:`simulator.ports.ServerPort`)."""
 
     @property
-    def sign(self) -> int:
-        """+1 for a BUY leg, −1 for a SELL leg."""
-        return 1 if self.action == "BUY" else -1
-
-    def fields(self) -> Fields:
-        """The leg as TWS sends it in openOrder (and the state file keeps it): conId, ratio, action, exchange,
-        openClose, shortSaleSlot, designatedLocation, exemptCode."""
-        return [
-            self.spec.con_id,
-            self.ratio,
-            self.action,
-            self.exchange,
-            self.open_close,
-            self.short_sale_slot,
-            self.designated_location,
-            self.exempt_code,
-        ]
-
-
-@dataclass(frozen=True)
-class BagSpec:
-    """A combo contract (secType BAG) over legs of one underlying; prices per share (see module docstring)."""
-
-    symbol: str
-    legs: tuple[ComboLegSpec, ...]
-    currency: str = "USD"
-    con_id: int = BAG_CON_ID
-    sec_type: str = "BAG"
-    min_tick: float = 0.01
+    def market(self) -> Market:
+        """The market model."""
+        ...
 
     @property
-    def unit_multiplier(self) -> int:
-        """Shares per combo price unit (100 when the legs are standard options)."""
-        return max((multiplier(leg.spec) for leg in self.legs), default=1)
-
-    def contract11(self, exchange: str = "SMART") -> Fields:
-        """The 11-field contract block as TWS writes it for a combo (right ``?``, tradingClass ``COMB``)."""
-        return [
-            self.con_id,
-            self.symbol,
-            "BAG",
-            "",
-            0.0,
-            "?",
-            "",
-            exchange,
-            self.currency,
-            str(self.con_id),
-            "COMB",
-        ]
-
-    def legs_description(self) -> str:
-        """comboLegsDescrip: ``conId|signed ratio`` per leg, comma separated (``"123|1,456|-1"``)."""
-        return ",".join(f"{leg.spec.con_id}|{leg.sign * leg.ratio}" for leg in self.legs)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready description (for the state file): symbol, currency and the legs by conId."""
-        legs = [leg.fields() for leg in self.legs]
-        return {"symbol": self.symbol, "currency": self.currency, "legs": legs}
-
-    def requirement(self, broker: Broker, signed: float, price: float, mark: Mark) -> float:
-        """Extra funds (dollars) to trade ``signed`` combo units (+ BUY, − SELL) at ``price`` per share: the
-        change of the initial margin once every leg is applied, plus the net debit (minus a credit)."""
-        after = Broker(broker.account, 0.0)
-        after.positions = {cid: Position(p.spec, p.qty, p.avg_cost) for cid, p in broker.positions.items()}
-        for leg in self.legs:
-            pos = after.positions.setdefault(leg.spec.con_id, Position(leg.spec))
-            pos.qty += signed * leg.sign * leg.ratio
-        debit = signed * price * self.unit_multiplier
-        return after.init_margin(mark) - broker.init_margin(mark) + debit
+    def broker(self) -> Broker:
+        """The simulated account."""
+        ...
 
 
 def resolve_bag(market: Market, req: OrderReq) -> list[BagSpec]:
@@ -165,7 +89,7 @@ def bag_from_json(data: dict[str, Any], market: Market) -> BagSpec | None:
     return BagSpec(data["symbol"], tuple(legs), data.get("currency", "USD"))
 
 
-def leg_quotes(server: SimServer, bag: BagSpec) -> list[tuple[float, float]]:
+def leg_quotes(server: Venue, bag: BagSpec) -> list[tuple[float, float]]:
     """(bid, ask) per leg now, dollars per share (a one-sided quote is completed by its other side)."""
     out = []
     for leg in bag.legs:
@@ -211,7 +135,7 @@ def split_price(bag: BagSpec, net: float, quotes: list[tuple[float, float]]) -> 
     return prices
 
 
-def fill_combo(server: SimServer, order: SimOrder, bag: BagSpec) -> list[SimExecution] | None:
+def fill_combo(server: Venue, order: SimOrder, bag: BagSpec) -> list[SimExecution] | None:
     """Fill a working BAG order in full if marketable: leg executions then the BAG execution (or None)."""
     quotes = leg_quotes(server, bag)
     net = combo_fill_price(order, bag, quotes)

@@ -7,7 +7,6 @@ Every layout mirrors ib_async ``decoder.py`` at the negotiated server version. B
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -45,6 +44,7 @@ from .encoders_order import (  # noqa: F401 - re-exported
     exec_details_end,
     order_status,
 )
+from .market_types import HistRow  # noqa: F401 - re-exported
 from .protocol import Field, Out  # noqa: F401 - Field re-exported
 
 if TYPE_CHECKING:
@@ -298,21 +298,6 @@ def historical_data(req_id: int, start: str, end: str, bars: Sequence[Bar]) -> F
         for b in bars
     ]
     return historical_rows(req_id, start, end, rows)
-
-
-@dataclass(frozen=True)
-class HistRow:
-    """One bar as sent: date ``"YYYYMMDD"``; prices in dollars per share (or vol fractions for the
-    volatility series); volume in shares/contracts, WAP and count; -1 where TWS has none (non-TRADES)."""
-
-    date: str
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    wap: float
-    count: int
 
 
 def historical_rows(req_id: int, start: str, end: str, rows: Sequence[HistRow]) -> Fields:

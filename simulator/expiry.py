@@ -35,10 +35,11 @@ from . import encoders as enc
 from .broker import Broker, SimExecution, SimOrder
 from .encoders import Spec
 from .market_types import OptionSpec
+from .reports import order_status, push_account_updates, send_execution
 
 if TYPE_CHECKING:
     from .market import Market
-    from .server import SimServer
+    from .ports import ServerPort
 
 log = logging.getLogger("simulator.expiry")
 
@@ -197,11 +198,9 @@ def expire_day_orders(broker: Broker) -> list[SimOrder]:
     return done
 
 
-def announce(server: SimServer, settlements: list[Settlement], cancelled: list[SimOrder]) -> None:
+def announce(server: ServerPort, settlements: list[Settlement], cancelled: list[SimOrder]) -> None:
     """Tell the connected clients: orderStatus for expired DAY orders, execDetails + commissionReport for
     exercise/assignment executions, position updates, then account values and portfolio."""
-    from .accounts import order_status, push_account_updates, send_execution
-
     broker = server.broker
     for order in cancelled:
         owner = server.sessions.get(order.client_id)

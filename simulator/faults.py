@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .server import Session, SimServer
+    from .ports import ServerPort, SessionPort
 
 log = logging.getLogger("simulator.faults")
 
@@ -42,7 +42,7 @@ class FaultError(ValueError):
 class Faults:
     """The fault state of one simulator server."""
 
-    def __init__(self, server: SimServer, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, server: ServerPort, clock: Callable[[], float] = time.monotonic) -> None:
         self.server = server
         self._clock = clock
         self.connectivity_lost = False
@@ -120,7 +120,7 @@ class Faults:
         self._delay_until = self._refuse_until = self._restart_until = 0.0
 
 
-def forget_subscriptions(session: Session) -> None:
+def forget_subscriptions(session: SessionPort) -> None:
     """What 1101 does to a client: its market-data and account subscriptions are gone."""
     session.mkt_subs.clear()
     session.account_subscribed = False

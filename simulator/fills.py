@@ -22,18 +22,18 @@ import time
 from typing import TYPE_CHECKING
 
 from . import encoders as enc
-from .accounts import push_account_updates, send_execution, send_order_state
 from .broker import SimExecution, SimOrder
 from .combo import fill_combo
 from .paths import mix64
+from .reports import push_account_updates, send_execution, send_order_state
 
 if TYPE_CHECKING:
-    from .server import SimServer
+    from .ports import ServerPort
 
 log = logging.getLogger("simulator.fills")
 
 
-def touch(server: SimServer, order: SimOrder) -> tuple[float, float, float]:
+def touch(server: ServerPort, order: SimOrder) -> tuple[float, float, float]:
     """(bid, ask, size displayed on the side the order trades against) for a stock or option order."""
     spec = order.spec
     if enc.is_option(spec):
@@ -53,7 +53,7 @@ def fill_quantity(order: SimOrder, displayed: float, probability: float, fills_s
     return min(qty, order.remaining)
 
 
-def check_orders(server: SimServer) -> None:
+def check_orders(server: ServerPort) -> None:
     """Fill every working, transmitted order that has rested ``fill_delay`` s and is marketable now."""
     due = [
         o
@@ -100,7 +100,7 @@ def check_orders(server: SimServer) -> None:
         push_account_updates(server)
 
 
-def announce(server: SimServer, order: SimOrder, executions: list[SimExecution]) -> None:
+def announce(server: ServerPort, order: SimOrder, executions: list[SimExecution]) -> None:
     """Send a fill to the order's owner (execDetails…, openOrder, orderStatus, commissionReports) and the
     changed positions to every position subscriber. The BAG execution of a combo has no commissionReport."""
     owner = server.sessions.get(order.client_id)

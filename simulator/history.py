@@ -35,8 +35,10 @@ from statistics import stdev
 from typing import TYPE_CHECKING
 
 from . import vix
-from .encoders import EASTERN, HistRow, Spec, is_option
+from .clock import EASTERN
+from .contracts import Spec, is_option
 from .listing import third_friday
+from .market_types import HistRow
 from .paths import mix64
 
 if TYPE_CHECKING:

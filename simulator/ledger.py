@@ -7,17 +7,13 @@ dollars per CONTRACT (price × multiplier) for options, commissions included.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .encoders import Spec, is_option
+from .contracts import Mark, Spec, is_option  # noqa: F401 - Mark re-exported
 from .protocol import UNSET_DOUBLE
 
 WORKING = ("PreSubmitted", "Submitted")
-
-Mark = Callable[[Spec], float]
-"""Mark price of a contract in dollars per share (option premium per share)."""
 
 
 class OrderRejected(Exception):

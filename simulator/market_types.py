@@ -77,3 +77,18 @@ class Bar:
     low: float
     close: float
     volume: int
+
+
+@dataclass(frozen=True)
+class HistRow:
+    """One bar as sent: date ``"YYYYMMDD"``; prices in dollars per share (or vol fractions for the
+    volatility series); volume in shares/contracts, WAP and count; -1 where TWS has none (non-TRADES)."""
+
+    date: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    wap: float
+    count: int

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,28 +13,18 @@ from . import encoders as enc
 from . import history, vix
 from .encoders import Spec
 from .inbound import ContractReq, read_contract, read_historical
+from .ports import MktSub  # noqa: F401 - re-exported
 from .protocol import Field, FieldReader, In
 
 if TYPE_CHECKING:
     from .market import Market
-    from .server import Handler, Session
+    from .ports import Handler, SessionPort
 
 log = logging.getLogger("simulator.marketdata")
 
 NO_SECDEF = "No security definition has been found for the request"
 DELAYED = {1: 66, 2: 67, 4: 68, 9: 75, 0: 69, 3: 70, 5: 71, 8: 74, 10: 80, 11: 81, 12: 82, 13: 83}
 _OCC = re.compile(r"^([A-Z.]{1,6})\s*(\d{6})([CP])(\d{8})$")
-
-
-@dataclass
-class MktSub:
-    """One reqMktData line: the resolved contract, requested generic ticks and last values sent."""
-
-    req_id: int
-    spec: Spec
-    generic: set[str]
-    snapshot: bool
-    sent: dict[tuple[str, int], float] = field(default_factory=dict)
 
 
 def resolve(market: Market, c: ContractReq) -> list[Spec]:
@@ -85,7 +74,7 @@ def long_name(market: Market, spec: Spec) -> str:
     return stock.long_name if stock is not None else spec.symbol
 
 
-def _req_contract_details(s: Session, r: FieldReader) -> None:
+def _req_contract_details(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)  # version
     req_id = r.integer()
     contract = read_contract(r)
@@ -103,7 +92,7 @@ def _req_contract_details(s: Session, r: FieldReader) -> None:
     s.send(enc.contract_data_end(req_id))
 
 
-def _req_sec_def_opt_params(s: Session, r: FieldReader) -> None:
+def _req_sec_def_opt_params(s: SessionPort, r: FieldReader) -> None:
     req_id = r.integer()
     symbol = r.text().upper()
     exchange = r.text().upper()
@@ -126,7 +115,7 @@ def _req_sec_def_opt_params(s: Session, r: FieldReader) -> None:
     s.send(enc.sec_def_opt_params_end(req_id))
 
 
-def _req_mkt_data(s: Session, r: FieldReader) -> None:
+def _req_mkt_data(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)  # version
     req_id = r.integer()
     contract = read_contract(r)
@@ -161,18 +150,18 @@ def _req_mkt_data(s: Session, r: FieldReader) -> None:
         s.mkt_subs[req_id] = sub
 
 
-def _cancel_mkt_data(s: Session, r: FieldReader) -> None:
+def _cancel_mkt_data(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     s.mkt_subs.pop(r.integer(), None)
 
 
-def _req_market_data_type(s: Session, r: FieldReader) -> None:
+def _req_market_data_type(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     mdt = r.integer(1)
     s.market_data_type = mdt if mdt in (1, 2, 3, 4) else 1
 
 
-def send_ticks(s: Session, sub: MktSub, only_changed: bool) -> None:
+def send_ticks(s: SessionPort, sub: MktSub, only_changed: bool) -> None:
     """Send the current quote of ``sub`` as ticks (only the values that changed when ``only_changed``)."""
     market = s.server.market
     delayed = s.market_data_type in (3, 4)
@@ -252,7 +241,7 @@ def send_ticks(s: Session, sub: MktSub, only_changed: bool) -> None:
 
 
 def stock_generic_ticks(
-    s: Session, sub: MktSub, changed: Callable[[str, int, float], bool]
+    s: SessionPort, sub: MktSub, changed: Callable[[str, int, float], bool]
 ) -> list[list[Field]]:
     """Generic ticks of a stock line: 100 → option call/put volume (29/30), 101 → option call/put open
     interest (27/28), summed over the underlying's chain; 104 → 30-day historical vol (23); 106 → 30-day
@@ -290,7 +279,7 @@ def parse_end_date(text: str, default: date) -> date:
     return default
 
 
-def _req_historical_data(s: Session, r: FieldReader) -> None:
+def _req_historical_data(s: SessionPort, r: FieldReader) -> None:
     h = read_historical(r)
     market = s.server.market
     specs = resolve(market, h.contract)
@@ -329,7 +318,7 @@ def _req_historical_data(s: Session, r: FieldReader) -> None:
     s.send(enc.historical_rows(h.req_id, first.strftime("%Y%m%d %H:%M:%S"), end_str, rows))
 
 
-def _cancel_historical_data(s: Session, r: FieldReader) -> None:
+def _cancel_historical_data(s: SessionPort, r: FieldReader) -> None:
     log.debug("client %s: cancelHistoricalData %s", s.client_id, r.text())
 
 

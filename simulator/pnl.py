@@ -1,6 +1,6 @@
 """reqPnL / reqPnLSingle: daily, unrealized and realized P&L of the account and of single positions.
 
-Definitions (dollars; ``m`` = multiplier, 100 for options; marks as in ``accounts.make_mark``):
+Definitions (dollars; ``m`` = multiplier, 100 for options; marks as in :func:`make_mark`):
 
 * **daily P&L** of a contract = what the position is worth now − what it was worth at the previous session's
   close − the net cash paid for today's trades (commissions included):
@@ -26,15 +26,33 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from . import encoders as enc
-from .accounts import make_mark
 from .broker import Mark
 from .encoders import Spec
 from .protocol import FieldReader, In
 
 if TYPE_CHECKING:
-    from .server import Handler, Session, SimServer
+    from .ports import Handler, ServerPort, SessionPort
 
 log = logging.getLogger("simulator.pnl")
+
+
+def make_mark(server: ServerPort) -> Mark:
+    """A cached mark function (dollars per share): stock last, option mid (model price when no market)."""
+    cache: dict[int, float] = {}
+
+    def mark(spec: Spec) -> float:
+        if enc.is_bag(spec):  # a combo's net mark per share: Σ sign × ratio × leg mark
+            return sum(leg.sign * leg.ratio * mark(leg.spec) for leg in spec.legs)
+        if spec.con_id not in cache:
+            if enc.is_option(spec):
+                q = server.market.option_quote(spec)  # type: ignore[arg-type]
+                cache[spec.con_id] = (q.bid + q.ask) / 2 if q.bid > 0 and q.ask > 0 else q.model_price
+            else:
+                sq = server.market.stock_quote(spec.symbol)
+                cache[spec.con_id] = sq.last if sq.last > 0 else (sq.bid + sq.ask) / 2
+        return cache[spec.con_id]
+
+    return mark
 
 
 @dataclass
@@ -63,10 +81,10 @@ class PnLSub:
     last: tuple[float | None, ...] | None = None
 
 
-_SUBS: weakref.WeakKeyDictionary[Session, dict[int, PnLSub]] = weakref.WeakKeyDictionary()
+_SUBS: weakref.WeakKeyDictionary[SessionPort, dict[int, PnLSub]] = weakref.WeakKeyDictionary()
 
 
-def _subs(s: Session) -> dict[int, PnLSub]:
+def _subs(s: SessionPort) -> dict[int, PnLSub]:
     subs = _SUBS.get(s)
     if subs is None:
         subs = _SUBS[s] = {}
@@ -76,7 +94,7 @@ def _subs(s: Session) -> dict[int, PnLSub]:
 class DayBook:
     """P&L arithmetic for one US/Eastern day at the current marks."""
 
-    def __init__(self, server: SimServer, mark: Mark | None = None) -> None:
+    def __init__(self, server: ServerPort, mark: Mark | None = None) -> None:
         self.server = server
         self.mark = mark or make_mark(server)
         self.today = enc.to_eastern(server.market.now()).date()
@@ -132,7 +150,7 @@ class DayBook:
         )
 
 
-def _send(s: Session, req_id: int, sub: PnLSub, book: DayBook, force: bool) -> None:
+def _send(s: SessionPort, req_id: int, sub: PnLSub, book: DayBook, force: bool) -> None:
     v = book.account() if sub.con_id is None else book.single(sub.con_id)
     key = v.key()
     if not force and key == sub.last:
@@ -144,14 +162,14 @@ def _send(s: Session, req_id: int, sub: PnLSub, book: DayBook, force: bool) -> N
         s.send(enc.pnl_single(req_id, v.pos, v.daily, v.unrealized, v.realized, v.value))
 
 
-def _check_account(s: Session, req_id: int, account: str) -> bool:
+def _check_account(s: SessionPort, req_id: int, account: str) -> bool:
     if account and account != s.server.broker.account:
         s.error(req_id, 321, f"Error validating request.-'bU' : cause - Invalid account: {account}")
         return False
     return True
 
 
-def _req_pnl(s: Session, r: FieldReader) -> None:
+def _req_pnl(s: SessionPort, r: FieldReader) -> None:
     req_id, account = r.integer(), r.text()
     if not _check_account(s, req_id, account):
         return
@@ -159,7 +177,7 @@ def _req_pnl(s: Session, r: FieldReader) -> None:
     _send(s, req_id, sub, DayBook(s.server), force=True)
 
 
-def _req_pnl_single(s: Session, r: FieldReader) -> None:
+def _req_pnl_single(s: SessionPort, r: FieldReader) -> None:
     req_id, account = r.integer(), r.text()
     r.skip(1)  # modelCode
     con_id = r.integer()
@@ -169,11 +187,11 @@ def _req_pnl_single(s: Session, r: FieldReader) -> None:
     _send(s, req_id, sub, DayBook(s.server), force=True)
 
 
-def _cancel(s: Session, r: FieldReader) -> None:
+def _cancel(s: SessionPort, r: FieldReader) -> None:
     _subs(s).pop(r.integer(), None)
 
 
-def stream(server: SimServer) -> None:
+def stream(server: ServerPort) -> None:
     """Send changed P&L to every subscription (the server's P&L loop calls this every tick interval)."""
     sessions = [s for s in list(server.sessions.values()) if _SUBS.get(s)]
     if not sessions:

@@ -10,15 +10,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import accounts, marketdata, pnl, summary
+from . import accounts, marketdata, pnl, reports, summary
 from . import encoders as enc
 from .broker import Broker
 from .clock import SimClock
+from .ports import Handler, MktSub, ServerConfig, SessionPort
 from .protocol import (
-    MAX_SERVER_VERSION,
     MIN_SERVER_VERSION,
     Field,
     FieldReader,
@@ -36,24 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simulator.server")
 
-Handler = Callable[["Session", FieldReader], None]
-
-
-@dataclass
-class ServerConfig:
-    """Runtime settings. Intervals in seconds; cash in dollars."""
-
-    host: str = "127.0.0.1"
-    port: int = 7497
-    account: str = "DU1234567"
-    max_version: int = MAX_SERVER_VERSION
-    cash: float = 100_000.0
-    fill_delay: float = 1.0
-    tick_interval: float = 1.0
-    account_interval: float = 15.0
-    max_tickers: int = 100
-    partial_fills: float = 0.0  # probability that a fill takes only half the units (fills.py)
-
 
 class Session:
     """One API client connection (identified by its clientId once startApi arrived)."""
@@ -65,7 +46,7 @@ class Session:
         self.version = 0
         self.client_id: int | None = None
         self.market_data_type = 1
-        self.mkt_subs: dict[int, marketdata.MktSub] = {}
+        self.mkt_subs: dict[int, MktSub] = {}
         self.account_subscribed = False
         self.multi_subs: set[int] = set()
         self.positions_subscribed = False
@@ -192,16 +173,16 @@ class Session:
             )
 
 
-def _req_ids(s: Session, r: FieldReader) -> None:
+def _req_ids(s: SessionPort, r: FieldReader) -> None:
     assert s.client_id is not None
     s.send([9, 1, s.server.broker.next_order_id(s.client_id)])
 
 
-def _req_current_time(s: Session, r: FieldReader) -> None:
+def _req_current_time(s: SessionPort, r: FieldReader) -> None:
     s.send([49, 1, int(s.server.market.now().timestamp())])
 
 
-def _req_managed_accts(s: Session, r: FieldReader) -> None:
+def _req_managed_accts(s: SessionPort, r: FieldReader) -> None:
     s.send([15, 1, s.server.broker.account])
 
 
@@ -314,4 +295,4 @@ class SimServer:
 
     def push_account(self) -> None:
         """Periodic account/portfolio refresh to every subscribed session (TWS does it every ~3 min)."""
-        accounts.push_account_updates(self)
+        reports.push_account_updates(self)

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import encoders as enc
-from .accounts import make_mark
-from .pnl import DayBook
+from .pnl import DayBook, make_mark
 from .protocol import FieldReader, In
 
 if TYPE_CHECKING:
-    from .server import Handler, Session, SimServer
+    from .ports import Handler, ServerPort, SessionPort
 
 MAX_SUBSCRIPTIONS = 2
 
@@ -57,10 +56,10 @@ class SummarySub:
     sent: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-_SUBS: weakref.WeakKeyDictionary[Session, dict[int, SummarySub]] = weakref.WeakKeyDictionary()
+_SUBS: weakref.WeakKeyDictionary[SessionPort, dict[int, SummarySub]] = weakref.WeakKeyDictionary()
 
 
-def _subs(s: Session) -> dict[int, SummarySub]:
+def _subs(s: SessionPort) -> dict[int, SummarySub]:
     subs = _SUBS.get(s)
     if subs is None:
         subs = _SUBS[s] = {}
@@ -71,7 +70,7 @@ def _money(value: float) -> str:
     return f"{value:.2f}"
 
 
-def summary_values(server: SimServer) -> dict[str, Row]:
+def summary_values(server: ServerPort) -> dict[str, Row]:
     """Every plain tag → (tag, value, currency) at current marks (consistent with accountValue rows)."""
     mark = make_mark(server)
     broker = server.broker
@@ -108,7 +107,7 @@ def summary_values(server: SimServer) -> dict[str, Row]:
     return rows
 
 
-def ledger_rows(server: SimServer, currencies: list[str]) -> list[Row]:
+def ledger_rows(server: ServerPort, currencies: list[str]) -> list[Row]:
     """The cash ledger ($LEDGER) in each of ``currencies`` ("BASE", "USD"); one currency, so equal values."""
     mark = make_mark(server)
     broker = server.broker
@@ -133,7 +132,7 @@ def ledger_rows(server: SimServer, currencies: list[str]) -> list[Row]:
     return rows
 
 
-def rows_for(server: SimServer, tags: list[str]) -> list[Row]:
+def rows_for(server: ServerPort, tags: list[str]) -> list[Row]:
     """The rows a subscription with ``tags`` receives, in TWS's tag order, then the ledger."""
     plain = summary_values(server)
     wanted = set(tags)
@@ -149,7 +148,7 @@ def rows_for(server: SimServer, tags: list[str]) -> list[Row]:
     return rows + ledger_rows(server, currencies)
 
 
-def _send(s: Session, req_id: int, sub: SummarySub, only_changed: bool) -> None:
+def _send(s: SessionPort, req_id: int, sub: SummarySub, only_changed: bool) -> None:
     account = s.server.broker.account
     for tag, value, currency in rows_for(s.server, sub.tags):
         if only_changed and sub.sent.get((tag, currency)) == value:
@@ -158,7 +157,7 @@ def _send(s: Session, req_id: int, sub: SummarySub, only_changed: bool) -> None:
         s.send(enc.account_summary(req_id, account, tag, value, currency))
 
 
-def _req_account_summary(s: Session, r: FieldReader) -> None:
+def _req_account_summary(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)  # version
     req_id, group, tags = r.integer(), r.text(), r.text()
     subs = _subs(s)
@@ -173,12 +172,12 @@ def _req_account_summary(s: Session, r: FieldReader) -> None:
     s.send(enc.account_summary_end(req_id))
 
 
-def _cancel_account_summary(s: Session, r: FieldReader) -> None:
+def _cancel_account_summary(s: SessionPort, r: FieldReader) -> None:
     r.skip(1)
     _subs(s).pop(r.integer(), None)
 
 
-def push(server: SimServer) -> None:
+def push(server: ServerPort) -> None:
     """Send changed summary rows to every subscription (called with each account refresh)."""
     for session in list(server.sessions.values()):
         for req_id, sub in list((_SUBS.get(session) or {}).items()):

@@ -32,7 +32,7 @@ from .overrides import Move
 from .protocol import In
 
 if TYPE_CHECKING:
-    from .server import Session, SimServer
+    from .ports import ServerPort, SessionPort
 
 log = logging.getLogger("simulator.supervisor")
 
@@ -53,7 +53,7 @@ class SimOptions:
 class Supervisor:
     """Clock, limits, faults and persistence of one :class:`~simulator.server.SimServer`."""
 
-    def __init__(self, server: SimServer, clock: SimClock, options: SimOptions | None = None) -> None:
+    def __init__(self, server: ServerPort, clock: SimClock, options: SimOptions | None = None) -> None:
         self.server = server
         self.clock = clock
         self.options = options or SimOptions()
@@ -94,7 +94,7 @@ class Supervisor:
             self._saved_key, self._saved_at = key, now
 
     # ------------------------------------------------------------------ server hooks
-    def on_message(self, session: Session, fields: list[str]) -> bool:
+    def on_message(self, session: SessionPort, fields: list[str]) -> bool:
         """Screen one client message; True when the server should dispatch it now."""
         if session.closed:
             return False
@@ -121,7 +121,7 @@ class Supervisor:
         loop.call_at(due, self._dispatch_late, session, fields, historical)
         return False
 
-    def _open_while_delayed(self, session: Session, fields: list[str]) -> int | None:
+    def _open_while_delayed(self, session: SessionPort, fields: list[str]) -> int | None:
         """A delayed reqHistoricalData counts as an open request until it is answered."""
         if not self.options.limits or not fields or fields[0] != str(In.REQ_HISTORICAL_DATA):
             return None
@@ -132,13 +132,13 @@ class Supervisor:
         limits.historical.open.add(req_id)
         return req_id
 
-    def _dispatch_late(self, session: Session, fields: list[str], historical: int | None) -> None:
+    def _dispatch_late(self, session: SessionPort, fields: list[str], historical: int | None) -> None:
         if historical is not None and (limits := self._limits.get(id(session))) is not None:
             limits.historical.open.discard(historical)
         if not session.closed:
             session.dispatch(fields)
 
-    def on_close(self, session: Session) -> None:
+    def on_close(self, session: SessionPort) -> None:
         """Forget a closed connection's counters."""
         self._limits.pop(id(session), None)
         self._due.pop(id(session), None)
