@@ -195,26 +195,27 @@ def chain_activity(market: Market, symbol: str) -> tuple[int, int, int, int]:
     hit = cache.get(key)
     if hit is not None:
         return hit
-    options = market.find_options(symbol)
-    step = max(1, len(options) // (2 * SAMPLE))
-    totals = {"C": [0, 0], "P": [0, 0]}
-    counts = {"C": 0, "P": 0}
-    sampled = {"C": 0, "P": 0}
-    for i, opt in enumerate(options):
-        counts[opt.right] += 1
-        if (i // 2) % step:
-            continue
-        q = market.option_quote(opt)
-        sampled[opt.right] += 1
-        totals[opt.right][0] += q.open_interest
-        totals[opt.right][1] += q.volume
-    scale = {r: counts[r] / sampled[r] if sampled[r] else 0.0 for r in "CP"}
-    out = (
-        int(totals["C"][0] * scale["C"]),
-        int(totals["P"][0] * scale["P"]),
-        int(totals["C"][1] * scale["C"]),
-        int(totals["P"][1] * scale["P"]),
-    )
+    with market.pinned():  # every sampled quote of one second, however long the sum takes
+        options = market.find_options(symbol)
+        step = max(1, len(options) // (2 * SAMPLE))
+        totals = {"C": [0, 0], "P": [0, 0]}
+        counts = {"C": 0, "P": 0}
+        sampled = {"C": 0, "P": 0}
+        for i, opt in enumerate(options):
+            counts[opt.right] += 1
+            if (i // 2) % step:
+                continue
+            q = market.option_quote(opt)
+            sampled[opt.right] += 1
+            totals[opt.right][0] += q.open_interest
+            totals[opt.right][1] += q.volume
+        scale = {r: counts[r] / sampled[r] if sampled[r] else 0.0 for r in "CP"}
+        out = (
+            int(totals["C"][0] * scale["C"]),
+            int(totals["P"][0] * scale["P"]),
+            int(totals["C"][1] * scale["C"]),
+            int(totals["P"][1] * scale["P"]),
+        )
     if len(cache) > 64:
         cache.clear()
     cache[key] = out

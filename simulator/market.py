@@ -11,9 +11,10 @@ prices in any process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ class Market:
         self.overrides = PriceOverrides()  # prices moved on purpose (simulator/overrides.py)
         self._paths: dict[str, ShiftedPath] = {}
         self._ts = -1
+        self._pinned = False  # see pinned()
         self._wall_ts = -1
         self._day = 0
         self._elapsed = 1.0
@@ -112,6 +114,17 @@ class Market:
     def _now_et(self) -> datetime:
         return self.now().astimezone(ET)
 
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within the block every quote is of one second: the clock is stepped once, then held (a long
+        computation, e.g. a chain-wide sum, must not mix the quotes of two seconds)."""
+        self.step()
+        outer, self._pinned = self._pinned, True
+        try:
+            yield
+        finally:
+            self._pinned = outer
+
     def step(self) -> None:
         """Advance the price path to ``now()``; per-second caches are dropped when the second changes.
 
@@ -119,7 +132,7 @@ class Market:
         after the close): prices, greeks and sizes are computed at that closing instant.
         """
         wall = int(self.now().timestamp())
-        if wall == self._wall_ts:
+        if wall == self._wall_ts or self._pinned:
             return
         self._wall_ts = wall
         if self._now_et().date() + timedelta(days=400) > self._sessions.end:

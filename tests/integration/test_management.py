@@ -524,6 +524,7 @@ def test_risk_state_commands_and_limits(risky: World) -> None:
     w.wait(
         "the resume done", lambda: all_rows(w, commands, commands.c.id == resume, commands.c.status == "done")
     )
+    w.wait("both alerts", lambda: len(risk_alerts(w)) >= 2)  # the monitor marks a command done, then alerts
     titles = [(a.severity, a.title) for a in risk_alerts(w)]
     assert titles == [
         ("critical", "Trading halted by dashboard 127.0.0.1"),
