@@ -24,9 +24,10 @@ from scanner.historyrules import (
     next_earnings,
     removed_counts,
 )
+from scanner.preselect import Seen, band_strikes, expiries_in_window, widen_strikes
 from scanner.screen import OptionQuote, Screened, rank_candidates, screen_put
-from shared.optionmath import bsm_put_delta
-from shared.strategy import PutRules
+from shared.optionmath import bsm_put_delta, calendar_dte
+from shared.strategy import PutRules, ScanRules
 from shared.trade import Right
 
 CHAINS = Path(__file__).resolve().parents[3] / "shared" / "marketdata" / "options" / "chains_2026-02"
@@ -141,3 +142,56 @@ def test_aapl_wide_window_stops_before_the_april_report() -> None:
     assert all(any(r.startswith(("earnings ", "expiry ")) for r in s.reasons) for s in crossing)
     ranked = rank_candidates(screened, lambda _s: rules)
     assert ranked and max(_expiry(s) for s in ranked) < date(2026, 4, 16)
+
+
+def _preselect(puts: list[OptionQuote], today: date, rules: PutRules, scan: ScanRules) -> set[int]:
+    """What the scanner's band search (scanner.chain.read_options) requests on this chain: the at-the-money
+    put of the nearest expiry for its implied vol, then per expiry of the DTE window ``band_strikes`` and
+    rounds of ``widen_strikes`` fed with the quotes "streamed" (the snapshot's rows). The con_ids."""
+    spot = puts[0].underlying_price
+    by_expiry: dict[str, dict[float, OptionQuote]] = {}
+    for q in puts:
+        by_expiry.setdefault(q.expiry, {})[q.strike] = q
+    expiries = expiries_in_window(by_expiry, today, rules)
+    if not expiries:
+        return set()
+    first = by_expiry[expiries[0]]
+    atm = first[min(first, key=lambda k: (abs(k - spot), k))]
+    assert atm.iv is not None and atm.iv > 0, f"{atm.local_symbol}: no implied vol at the money"
+    requested: set[int] = {atm.con_id}
+    for expiry in expiries:
+        listed = by_expiry[expiry]
+        dte = calendar_dte(expiry, today)
+        seen: dict[float, Seen] = {}
+        ask = band_strikes(
+            listed, spot, atm.iv, dte, rules,
+            beyond=scan.strikes_beyond_band, limit=scan.max_strikes_per_expiry,
+        )  # fmt: skip
+        for _ in range(10):
+            if not ask:
+                break
+            for k in ask:
+                q = listed[k]
+                seen[k] = Seen(abs(q.delta) if q.delta is not None else None, q.iv)
+                requested.add(q.con_id)
+            ask = widen_strikes(
+                listed, seen, spot, dte, rules,
+                beyond=scan.strikes_beyond_band, limit=scan.max_strikes_per_expiry,
+            )  # fmt: skip
+    return requested
+
+
+@pytest.mark.parametrize("suffix", sorted(SNAPSHOTS))
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_band_search_finds_every_put_the_screen_passes_on_real_chains(symbol: str, suffix: str) -> None:
+    """Recall 1 on the real chains: every put passing the screen's rules is among the contracts the band
+    search requests, with the shipped [scan] limits, and it requests far fewer than the whole window."""
+    rules, scan = PutRules(), ScanRules()
+    today = SNAPSHOTS[suffix]
+    puts = load_puts(symbol, suffix)
+    passing = {s.quote.con_id for s in (screen_put(q, rules, today) for q in puts) if s.passed}
+    requested = _preselect(puts, today, rules, scan)
+    assert passing <= requested, f"{symbol}{suffix}: missed {sorted(passing - requested)}"
+    window = {q.con_id for q in puts if rules.dte_min <= calendar_dte(q.expiry, today) <= rules.dte_max}
+    if window:
+        assert len(requested) < len(window) / 2, (len(requested), len(window))
