@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from dashboard import api, formatting, riskview, views
+from dashboard import api, formatting, login, riskview, security, views
 from dashboard.runtime import resolve_secret_key
 from dashboard.state import install
 from shared.config import Config
@@ -38,7 +38,8 @@ def create_app(config: Config, engine: Engine, *, secret_key: str | None = None)
 
     The secret key (which signs sessions and CSRF tokens) is ``secret_key`` if given, else
     ``DASHBOARD_SECRET_KEY``, else a key generated once into ``dashboard-secret.key`` next to the
-    SQLite file and reused after that.
+    SQLite file and reused after that. Requests pass :mod:`dashboard.security` (trusted hosts, body
+    limits, ids) and, beyond loopback, the token login (:mod:`dashboard.login`).
     """
     app = Flask(__name__)
     app.config.update(
@@ -51,7 +52,10 @@ def create_app(config: Config, engine: Engine, *, secret_key: str | None = None)
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install(app, config, engine)
+    security.install(app, config.settings)  # before the blueprints: their ids use its converter
+    login.install(app)  # before CSRF: a request without the login is refused as such
     CSRFProtect(app)
+    app.before_request(security.check_json_body)
     formatting.register(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)

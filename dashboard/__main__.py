@@ -12,8 +12,7 @@ from waitress import create_server
 from dashboard import create_app
 from dashboard.runtime import Heartbeat, wait_for_schema
 from shared.alerts import Dispatcher
-from shared.config import CONFIG_EXIT_CODE, load_or_exit
-from shared.config import is_loopback as _is_loopback
+from shared.config import load_or_exit
 from shared.db import make_engine
 from shared.logsetup import mask_also, setup_logging
 from shared.watchdog import Watchdog
@@ -32,14 +31,6 @@ def main() -> int:
     settings = config.settings
     setup_logging("dashboard", settings)
     host, port = settings.DASHBOARD_HOST, settings.DASHBOARD_PORT
-    if not _is_loopback(host):
-        print(
-            f"dashboard: config error: DASHBOARD_HOST: {host} is not a loopback address; the dashboard has "
-            "no login yet, so it only binds 127.0.0.1 / ::1 / localhost",
-            file=sys.stderr,
-            flush=True,
-        )
-        return CONFIG_EXIT_CODE
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
@@ -49,6 +40,8 @@ def main() -> int:
         wait_for_schema(engine)
         app = create_app(config, engine)
         mask_also(str(app.secret_key))  # a key generated into data/ is a secret as well
+        if settings.login_required:
+            log.info("bound beyond loopback (%s): every request needs the DASHBOARD_TOKEN login", host)
         server = create_server(app, host=host, port=port, threads=8, ident="thetawheel-dashboard")
         watchdog = Watchdog.for_process(engine, config, "dashboard", log)
         dispatcher = Dispatcher(engine, settings, config.strategy.alerts, "dashboard")

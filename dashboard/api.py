@@ -3,48 +3,32 @@ or reject a management decision, switch the halt on or off, and ask the scanner 
 
 State-changing requests need a CSRF token: fetch one from ``GET /api/v1/csrf``, keep the session
 cookie, and send the token in the ``X-CSRFToken`` header.
+
+Every view declares its query, body and response models (:mod:`dashboard.apimodels`) with
+``@SPEC.validate``: they validate the request before the view runs and make the OpenAPI document served at
+``GET /api/v1/openapi.json`` (:mod:`dashboard.openapi`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, url_for
 from flask_wtf.csrf import generate_csrf
 
 from dashboard import actions, commands, coverage, decisions, queries, riskview
+from dashboard import apimodels as m
 from dashboard import positions as position_rows
 from dashboard import system as system_figures
 from dashboard.errors import ActionError
+from dashboard.openapi import SPEC, document, responses
 from dashboard.state import actor, engine, risk_gate, state
 from dashboard.wheel import wheel as wheel_cards
 from shared.db import utcnow_iso
-from shared.trade import DecisionStatus
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def _body(allowed: set[str], example: str) -> dict[str, Any]:
-    """The JSON object of the request (``{}`` when the body is empty); 400 for anything else or an unknown
-    field."""
-    body: Any = {}
-    if request.get_data(cache=True).strip():
-        body = request.get_json(silent=True, force=True)
-        if not isinstance(body, dict):
-            raise ActionError(400, f"the body must be a JSON object such as {example}", None)
-    unknown = set(body) - allowed
-    if unknown:
-        raise ActionError(400, f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
-    return dict(body)
-
-
-def _limit() -> int:
-    raw = request.args.get("limit", "")
-    if not raw:
-        return queries.DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= queries.MAX_LIMIT:
-        raise ActionError(400, f"limit must be a whole number from 1 to {queries.MAX_LIMIT}", "limit")
-    return int(raw)
+def _limit(query: m.LimitQuery) -> int:
+    return query.limit or queries.DEFAULT_LIMIT
 
 
 @bp.errorhandler(ActionError)
@@ -53,6 +37,7 @@ def _action_error(err: ActionError) -> tuple[Response, int]:
 
 
 @bp.get("/health")
+@SPEC.validate(resp=responses((200, m.HealthOut)))
 def health() -> Response:
     """Heartbeat of every component; ``status`` is ``ok`` only when all are up."""
     components = queries.component_health(engine(), stale_after=system_figures.stale_after(state().config))
@@ -61,12 +46,14 @@ def health() -> Response:
 
 
 @bp.get("/account")
+@SPEC.validate(resp=responses((200, m.AccountOut)))
 def account() -> Response:
     """The newest account snapshot (``null`` before the monitor has written one)."""
     return jsonify({"account": queries.latest_account(engine())})
 
 
 @bp.get("/positions")
+@SPEC.validate(resp=responses((200, m.PositionsOut)))
 def positions() -> Response:
     """All positions, options with strike, expiry, DTE, % OTM and premium per contract
     (:func:`dashboard.positions.positions`)."""
@@ -74,6 +61,7 @@ def positions() -> Response:
 
 
 @bp.get("/wheel")
+@SPEC.validate(resp=responses((200, m.WheelOut)))
 def wheel() -> Response:
     """One card per symbol with a wheel cycle: ``{"today", "symbols": [{"symbol", "current", "history"}]}``
     (:func:`dashboard.wheel.wheel`)."""
@@ -81,19 +69,17 @@ def wheel() -> Response:
 
 
 @bp.get("/opportunities")
-def opportunities() -> Response:
+@SPEC.validate(query=m.OpportunitiesQuery, resp=responses((200, m.OpportunitiesOut), 404))
+def opportunities(query: m.OpportunitiesQuery) -> Response:
     """Opportunities of the newest completed scan, or of ``?scan_id=``, by rank; contracts the user rejected
     are left out (until their expiry) and counted in ``hidden_rejected``; ``scan.preview`` is true for a
     scan outside regular hours (stale quotes); ``running_scan`` is the scan under way (its ``progress``),
     or ``null``; ``symbols`` the scan's ``scan_symbols`` rows (per symbol and right: candidates, the
     contracts each rule removed, the history figures, and why a symbol has no candidate)."""
-    raw = request.args.get("scan_id", "")
-    if raw:
-        if not raw.isdigit():
-            raise ActionError(400, "scan_id must be a whole number", "scan_id")
-        scan = queries.scan(engine(), int(raw))
+    if query.scan_id is not None:
+        scan = queries.scan(engine(), query.scan_id)
         if scan is None:
-            raise ActionError(404, f"scan {raw} does not exist", "scan_id")
+            raise ActionError(404, f"scan {query.scan_id} does not exist", "scan_id")
     else:
         scan = queries.latest_scan(engine())
     rows, hidden = commands.hide_rejected(
@@ -112,45 +98,42 @@ def opportunities() -> Response:
 
 
 @bp.post("/opportunities/<int:opportunity_id>/approve")
-def approve(opportunity_id: int) -> tuple[Response, int, dict[str, str]]:
+@SPEC.validate(json=m.ApproveBody, resp=responses((201, m.IntentOut), 404, 409, 422, body=True))
+def approve(opportunity_id: int, json: m.ApproveBody) -> tuple[Response, int, dict[str, str]]:
     """Create an intent for the opportunity; body ``{"quantity": n}`` is optional. 201 on success.
 
     A CSP becomes a ``sell_put`` intent, a CC a ``sell_call`` one; without a quantity a covered call
     asks for at most its ``max_contracts``. 409 when the covered call needs more shares than are
     uncovered, and when the risk gate refuses: ``{"error": <reason with the number>, "field": "risk",
     "check": <shared.risk.RiskCheck>}``; nothing is written then."""
-    body = _body({"quantity"}, '{"quantity": 1}')
-    qty = actions.parse_quantity(body.get("quantity"), None)
     contracts = state().config.strategy.orders.contracts
     created = actions.approve_opportunity(
-        engine(), opportunity_id, qty, contracts=contracts, gate=risk_gate()
+        engine(), opportunity_id, json.quantity, contracts=contracts, gate=risk_gate()
     )
     location = url_for("api.intent", intent_id=created["id"])
     return jsonify({"intent": created}), 201, {"Location": location}
 
 
 @bp.post("/opportunities/<int:opportunity_id>/reject")
-def reject(opportunity_id: int) -> tuple[Response, int]:
+@SPEC.validate(json=m.ReasonBody, resp=responses((201, m.CommandOut), 404, 409, body=True))
+def reject(opportunity_id: int, json: m.ReasonBody) -> tuple[Response, int]:
     """Hide the opportunity's contract until its expiry (a ``reject_opportunity`` command); body
     ``{"reason": "..."}`` is optional. 201 with the command; 409 when rejected already or approved."""
-    body = _body({"reason"}, '{"reason": "earnings next week"}')
-    done = commands.reject_opportunity(
-        engine(), opportunity_id, actor(), commands.parse_reason(body.get("reason"))
-    )
+    reason = commands.parse_reason(json.reason)
+    done = commands.reject_opportunity(engine(), opportunity_id, actor(), reason)
     return jsonify({"command": done}), 201
 
 
 @bp.get("/decisions")
-def decision_list() -> Response:
+@SPEC.validate(query=m.DecisionsQuery, resp=responses((200, m.DecisionsOut)))
+def decision_list(query: m.DecisionsQuery) -> Response:
     """Management decisions newest first, every status (``?status=pending`` filters; ``?limit=``)."""
-    status = request.args.get("status") or None
-    if status is not None and status not in {st.value for st in DecisionStatus}:
-        allowed = ", ".join(st.value for st in DecisionStatus)
-        raise ActionError(400, f"status must be one of {allowed}, got {status!r}", "status")
-    return jsonify({"decisions": decisions.decisions(engine(), status=status, limit=_limit())})
+    status = query.status.value if query.status is not None else None
+    return jsonify({"decisions": decisions.decisions(engine(), status=status, limit=_limit(query))})
 
 
 @bp.get("/decisions/<int:decision_id>")
+@SPEC.validate(resp=responses((200, m.DecisionOut), 404))
 def decision(decision_id: int) -> Response:
     """One management decision with its intent's status."""
     row = decisions.decision(engine(), decision_id)
@@ -160,23 +143,24 @@ def decision(decision_id: int) -> Response:
 
 
 @bp.post("/decisions/<int:decision_id>/approve")
+@SPEC.validate(json=m.EmptyBody, resp=responses((200, m.DecisionOut), 404, 409, body=True))
 def approve_decision(decision_id: int) -> Response:
     """Approve a pending decision: its intent proposed → approved (the executor places it). 409 when it is
     not pending any more (a second click, lapsed, decided elsewhere) or the risk gate refuses."""
-    _body(set(), "{}")
     return jsonify({"decision": decisions.approve_decision(engine(), decision_id, actor(), risk_gate())})
 
 
 @bp.post("/decisions/<int:decision_id>/reject")
-def reject_decision(decision_id: int) -> Response:
+@SPEC.validate(json=m.ReasonBody, resp=responses((200, m.DecisionOut), 404, 409, body=True))
+def reject_decision(decision_id: int, json: m.ReasonBody) -> Response:
     """Reject a pending decision (body ``{"reason": "..."}`` optional): its intent is cancelled. 409 when
     it is not pending any more."""
-    body = _body({"reason"}, '{"reason": "..."}')
-    reason = commands.parse_reason(body.get("reason"))
+    reason = commands.parse_reason(json.reason)
     return jsonify({"decision": decisions.reject_decision(engine(), decision_id, actor(), reason)})
 
 
 @bp.get("/risk")
+@SPEC.validate(resp=responses((200, m.RiskOut)))
 def risk() -> Response:
     """Collateral committed and free against the risk limits, the day's P&L and the halts (the Overview's
     figures, :func:`dashboard.riskview.risk_overview`)."""
@@ -184,46 +168,47 @@ def risk() -> Response:
 
 
 @bp.get("/system")
+@SPEC.validate(resp=responses((200, m.SystemOut)))
 def system() -> Response:
     """Heartbeats, connection states, TWS's clock offset, market hours, the halt switch and its history."""
     return jsonify(system_figures.system(engine(), state().config))
 
 
 @bp.post("/scan")
+@SPEC.validate(json=m.EmptyBody, resp=responses((201, m.CommandOut), 409, body=True))
 def scan_now() -> tuple[Response, int]:
     """Ask the scanner for a scan at once (a ``scan_now`` command it claims). 201 with the command; 409
     when one is waiting or running already."""
-    _body(set(), "{}")
     return jsonify({"command": commands.scan_now(engine(), actor())}), 201
 
 
 @bp.post("/halt")
-def halt() -> tuple[Response, int]:
+@SPEC.validate(json=m.ReasonBody, resp=responses((201, m.CommandOut), 409, body=True))
+def halt(json: m.ReasonBody) -> tuple[Response, int]:
     """Switch the halt on (body ``{"reason": "..."}`` optional): no new positions, effective at once. 201
     with the command; 409 when already halted."""
-    body = _body({"reason"}, '{"reason": "..."}')
-    return jsonify(
-        {"command": commands.halt(engine(), actor(), commands.parse_reason(body.get("reason")))}
-    ), 201
+    reason = commands.parse_reason(json.reason)
+    return jsonify({"command": commands.halt(engine(), actor(), reason)}), 201
 
 
 @bp.post("/resume")
-def resume() -> tuple[Response, int]:
+@SPEC.validate(json=m.ReasonBody, resp=responses((201, m.CommandOut), 409, body=True))
+def resume(json: m.ReasonBody) -> tuple[Response, int]:
     """Switch the halt off (body ``{"reason": "..."}`` optional). 201 with the command; 409 when not
     halted."""
-    body = _body({"reason"}, '{"reason": "..."}')
-    return jsonify(
-        {"command": commands.resume(engine(), actor(), commands.parse_reason(body.get("reason")))}
-    ), 201
+    reason = commands.parse_reason(json.reason)
+    return jsonify({"command": commands.resume(engine(), actor(), reason)}), 201
 
 
 @bp.get("/intents")
-def intents() -> Response:
+@SPEC.validate(query=m.LimitQuery, resp=responses((200, m.IntentsOut)))
+def intents(query: m.LimitQuery) -> Response:
     """Newest intents first (``?limit=``, default 200)."""
-    return jsonify({"intents": queries.intents(engine(), _limit())})
+    return jsonify({"intents": queries.intents(engine(), _limit(query))})
 
 
 @bp.get("/intents/<int:intent_id>")
+@SPEC.validate(resp=responses((200, m.IntentOut), 404))
 def intent(intent_id: int) -> Response:
     """One intent."""
     row = queries.intent(engine(), intent_id)
@@ -233,24 +218,36 @@ def intent(intent_id: int) -> Response:
 
 
 @bp.get("/orders")
-def orders() -> Response:
+@SPEC.validate(query=m.LimitQuery, resp=responses((200, m.OrdersOut)))
+def orders(query: m.LimitQuery) -> Response:
     """Newest orders first (``?limit=``)."""
-    return jsonify({"orders": queries.orders(engine(), _limit())})
+    return jsonify({"orders": queries.orders(engine(), _limit(query))})
 
 
 @bp.get("/fills")
-def fills() -> Response:
+@SPEC.validate(query=m.LimitQuery, resp=responses((200, m.FillsOut)))
+def fills(query: m.LimitQuery) -> Response:
     """Newest fills first (``?limit=``)."""
-    return jsonify({"fills": queries.fills(engine(), _limit())})
+    return jsonify({"fills": queries.fills(engine(), _limit(query))})
 
 
 @bp.get("/alerts")
-def alerts() -> Response:
+@SPEC.validate(query=m.LimitQuery, resp=responses((200, m.AlertsOut)))
+def alerts(query: m.LimitQuery) -> Response:
     """Newest alerts with per-channel delivery status, and the channels' circuit breakers."""
-    return jsonify({"alerts": queries.alerts(engine(), _limit()), "breakers": queries.breakers(engine())})
+    rows = queries.alerts(engine(), _limit(query))
+    return jsonify({"alerts": rows, "breakers": queries.breakers(engine())})
 
 
 @bp.get("/csrf")
+@SPEC.validate(resp=responses((200, m.CsrfOut)))
 def csrf() -> Response:
     """A CSRF token for API clients; send it back as ``X-CSRFToken`` with the session cookie."""
     return jsonify({"csrf_token": generate_csrf(), "header": "X-CSRFToken"})
+
+
+@bp.get("/openapi.json")
+@SPEC.validate(resp=responses((200, m.OpenApiOut)))
+def openapi() -> Response:
+    """This API's OpenAPI 3 document, built from the models that validate its requests."""
+    return jsonify(document())

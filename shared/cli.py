@@ -3,8 +3,8 @@
 - ``thetawheel doctor [--timeout S]``: connect to TWS as each component would and print what was found
   (:mod:`shared.doctor`); exit 0 healthy, 1 a problem, 2 a configuration error.
 - ``thetawheel config check``: validate ``.env`` and the strategy file, and that the database and ``LOG_DIR``
-  can be created and ``DASHBOARD_HOST`` is loopback (:func:`shared.config.check_config`); print every
-  problem; exit 0 or 2.
+  can be created and a ``DASHBOARD_HOST`` beyond loopback has its ``DASHBOARD_TOKEN``
+  (:func:`shared.config.check_config`); print every problem; exit 0 or 2.
 - ``thetawheel backup``: back up the database now (:mod:`shared.backup`), keeping ``BACKUP_KEEP``.
 - ``thetawheel restore FILE``: put a backup in place of the database; refused while the service runs.
 - ``thetawheel ledger rebuild``: recompute every wheel cycle from the stored executions; exit 0, or 2

@@ -7,8 +7,8 @@ key (``config error: IBKR_PORT: …``) to stderr and exits with status 2, before
 Besides the values themselves, both check what a process would otherwise trip over later with a
 traceback: ``.env`` and the strategy file must be UTF-8 (``.env`` without a key given twice or a line
 without ``=``), the database must be creatable (:func:`database_problem`) and ``LOG_DIR`` a writable folder
-(:func:`folder_problem`). ``config check`` also reports the dashboard's rule that ``DASHBOARD_HOST`` is a
-loopback address (:func:`dashboard_host_problem`).
+(:func:`folder_problem`). A ``DASHBOARD_HOST`` beyond loopback needs a ``DASHBOARD_TOKEN`` (a rule of
+:class:`shared.settings.Settings`, so both report it).
 
 Precedence of a setting: the process environment (the shell, or ``env X=…`` in ``Procfile.demo``), then
 ``.env``, then the defaults of :class:`shared.settings.Settings`.
@@ -17,7 +17,6 @@ Precedence of a setting: the process environment (the shell, or ``env X=…`` in
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import make_url
 
+from shared.dashboardrules import dashboard_token_problem, is_loopback_host
 from shared.problems import problem_lines
 from shared.settings import EnvFile, Settings, read_env_file
 from shared.strategy import Strategy, StrategyEncodingError, load_strategy
@@ -144,23 +144,7 @@ def storage_problems(database_url: str, log_dir: Path) -> list[str]:
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def dashboard_host_problem(host: str) -> str | None:
-    """The dashboard's rule (``python -m dashboard`` refuses to start otherwise): it has no login yet, so
-    ``DASHBOARD_HOST`` must be a loopback address."""
-    if is_loopback(host):
-        return None
-    return (
-        f"DASHBOARD_HOST: {host} is not a loopback address; the dashboard has no login yet, so it only "
-        "binds 127.0.0.1 / ::1 / localhost"
-    )
+    return is_loopback_host(host)
 
 
 def _read_strategy(path: Path) -> tuple[Strategy | None, list[str]]:
@@ -193,6 +177,11 @@ def _value_anyway(key: str, settings: Settings | None, file: EnvFile) -> str:
     return str(Settings.model_fields[key].default)
 
 
+def _token_anyway(file: EnvFile) -> str:
+    """``DASHBOARD_TOKEN`` as the process would see it (environment, then ``.env``)."""
+    return os.environ.get("DASHBOARD_TOKEN") or file.values.get("DASHBOARD_TOKEN") or ""
+
+
 def check_config(env_file: str | Path | None = ".env") -> list[str]:
     """Every problem of ``.env`` (and the environment), of the storage, of the dashboard's host and of
     the strategy file, one line each.
@@ -213,8 +202,9 @@ def check_config(env_file: str | Path | None = ".env") -> list[str]:
     if "LOG_DIR" not in reported:
         log_problem = folder_problem(Path(log_dir))
         more.append(f"LOG_DIR: {log_problem}" if log_problem else None)
-    if "DASHBOARD_HOST" not in reported:
-        more.append(dashboard_host_problem(host))
+    if settings is None and not reported & {"DASHBOARD_HOST", "DASHBOARD_TOKEN"}:
+        # Settings stopped at other keys before its own login rule ran
+        more.append(dashboard_token_problem(host, _token_anyway(file)))
     return problems + [p for p in more if p] + _read_strategy(Path(strategy))[1]
 
 

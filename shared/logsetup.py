@@ -84,7 +84,12 @@ def secrets_of(settings: Settings) -> list[str]:
     channels send (HTTP basic auth ``sid:token``, SMTP AUTH PLAIN ``\\0user\\0password``)."""
     password = settings.EMAIL_PASSWORD.get_secret_value()
     token = settings.TWILIO_AUTH_TOKEN.get_secret_value()
-    out = [password, token, settings.DASHBOARD_SECRET_KEY.get_secret_value()]
+    out = [
+        password,
+        token,
+        settings.DASHBOARD_SECRET_KEY.get_secret_value(),
+        settings.DASHBOARD_TOKEN.get_secret_value(),
+    ]
     if password:
         out.append(f"\0{settings.EMAIL_FROM}\0{password}")
     if token:

@@ -26,6 +26,13 @@ from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.dashboardrules import (
+    MIN_TOKEN_LENGTH,
+    allowed_hosts,
+    dashboard_token_problem,
+    host_list_problem,
+    is_loopback_host,
+)
 from shared.problems import SECRET_KEY_PARTS, hide_url_password, non_utf8_lines
 from shared.twswindows import DEFAULT_WINDOWS, RestartWindow, parse_windows
 
@@ -157,6 +164,19 @@ class Settings(BaseSettings):
     DASHBOARD_PORT: int = Field(7001, ge=1, le=65535)
     DASHBOARD_SECRET_KEY: SecretStr = Field(
         SecretStr(""), description="Signs CSRF tokens; generated into data/ when empty."
+    )
+    DASHBOARD_ALLOWED_HOSTS: str = Field(
+        "",
+        description="Further host names the dashboard answers to (comma-separated, e.g. "
+        "wheel.lan,192.168.1.5); localhost, 127.0.0.1, [::1] and DASHBOARD_HOST always are.",
+    )
+    DASHBOARD_TOKEN: SecretStr = Field(
+        SecretStr(""),
+        description=f"Login token (at least {MIN_TOKEN_LENGTH} characters); required when DASHBOARD_HOST "
+        "is not a loopback address.",
+    )
+    DASHBOARD_SECURE_COOKIE: bool = Field(
+        False, description="true: the session cookie is sent over HTTPS only (the dashboard is behind TLS)."
     )
 
     # --- Email alerts (SMTP with STARTTLS) -------------------------------------------------------
@@ -291,6 +311,33 @@ class Settings(BaseSettings):
     def _windows_parse(cls, value: str) -> str:
         parse_windows(value)  # raises ValueError naming the bad window
         return value
+
+    @field_validator("DASHBOARD_ALLOWED_HOSTS")
+    @classmethod
+    def _hosts_parse(cls, value: str) -> str:
+        """Comma-separated host names or addresses, without scheme, port or path."""
+        problem = host_list_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """The host names the dashboard answers to (:func:`shared.dashboardrules.allowed_hosts`)."""
+        return allowed_hosts(self.DASHBOARD_HOST, self.DASHBOARD_ALLOWED_HOSTS)
+
+    @property
+    def login_required(self) -> bool:
+        """True when the dashboard binds beyond loopback: every request then needs the token login."""
+        return not is_loopback_host(self.DASHBOARD_HOST)
+
+    @model_validator(mode="after")
+    def _token_beyond_loopback(self) -> Settings:
+        """A dashboard reachable from other machines needs a ``DASHBOARD_TOKEN`` of 16+ characters."""
+        problem = dashboard_token_problem(self.DASHBOARD_HOST, self.DASHBOARD_TOKEN.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def restart_windows(self) -> tuple[RestartWindow, ...]:

@@ -3,16 +3,14 @@ served by waitress on a free loopback port."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from dashboard_seed import Live, seed
+from served import serve
 from sqlalchemy import Engine
-from waitress import create_server, wasyncore
-from waitress.server import BaseWSGIServer
 
 from dashboard import create_app
 from shared.config import Config
@@ -52,19 +50,8 @@ def config(db_url: str) -> Config:
 
 @pytest.fixture
 def live(engine: Engine, config: Config) -> Iterator[Live]:
-    app = create_app(config, engine)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    assert isinstance(server, BaseWSGIServer)
-    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
-    thread.start()
-    yield Live(url=f"http://127.0.0.1:{server.effective_port}", engine=engine, config=config)
-    # Close every channel from inside the server's own loop, which then returns at once.
-    try:
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-    except OSError:  # the trigger pipe is closed already (the loop ended): close what is left from here
-        wasyncore.close_all(server._map)
-    thread.join(timeout=5)
-    server.task_dispatcher.shutdown()
+    with serve(create_app(config, engine), engine, config) as served:
+        yield served
 
 
 @pytest.fixture

@@ -81,7 +81,9 @@ def test_process_waits_for_schema_serves_and_stops_cleanly(tmp_path: Path) -> No
         engine.dispose()
 
 
-def test_refuses_to_bind_beyond_loopback(tmp_path: Path) -> None:
+def test_refuses_to_bind_beyond_loopback_without_a_login_token(tmp_path: Path) -> None:
+    """Beyond loopback the dashboard asks for a token login; without ``DASHBOARD_TOKEN`` (or with a short
+    one) it does not start, and says so in one line naming the key."""
     strategy = tmp_path / "thetawheel.toml"
     strategy.write_text("", encoding="utf-8")
     env = os.environ | {
@@ -90,8 +92,17 @@ def test_refuses_to_bind_beyond_loopback(tmp_path: Path) -> None:
         "DASHBOARD_HOST": "0.0.0.0",
         "PYTHONPATH": str(REPO),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "dashboard"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 2
-    assert "DASHBOARD_HOST" in done.stderr and "loopback" in done.stderr
+    env.pop("DASHBOARD_TOKEN", None)
+    for token, reason in ((None, "required because DASHBOARD_HOST=0.0.0.0"), ("short", "at least 16")):
+        run_env = env | ({"DASHBOARD_TOKEN": token} if token else {})
+        done = subprocess.run(
+            [sys.executable, "-m", "dashboard"],
+            cwd=tmp_path,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 2
+        errors = [line for line in done.stderr.splitlines() if "config error" in line]
+        assert len(errors) == 1 and "DASHBOARD_TOKEN: " in errors[0] and reason in errors[0], done.stderr

@@ -288,8 +288,9 @@ def test_config_check_lists_every_hardened_problem(root: Path) -> None:
         "300",
         "DATABASE_URL: cannot create the database afile/thetawheel.db: afile is a file, not a folder",
         "LOG_DIR: afile is a file, not a folder",
-        "DASHBOARD_HOST: 0.0.0.0 is not a loopback address; the dashboard has no login yet, so it only "
-        "binds 127.0.0.1 / ::1 / localhost",
+        "DASHBOARD_TOKEN: required because DASHBOARD_HOST=0.0.0.0 is not a loopback address (the dashboard "
+        "then asks for this token at login); set at least 16 random characters, e.g. python3 -c 'import "
+        "secrets; print(secrets.token_urlsafe(24))'",
         "s.toml: puts.delta_min: Input should be a valid number; write the number without quotes (got "
         "'0.15') — allowed: more than 0 and less than 1",
         "s.toml: puts.min_annualized_return: is a fraction (0.08 = 8 %), got 12; for 12 % write 0.12 — "

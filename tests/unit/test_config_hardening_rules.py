@@ -14,12 +14,12 @@ from pydantic import ValidationError
 from shared.config import (
     ConfigError,
     check_config,
-    dashboard_host_problem,
     database_problem,
     folder_problem,
     is_loopback,
     load_config,
 )
+from shared.dashboardrules import dashboard_token_problem
 from shared.db import DatabaseUrlError, make_engine
 from shared.logsetup import setup_logging
 from shared.problems import hide_url_password, problem_lines
@@ -251,14 +251,15 @@ def test_setup_logging_names_log_dir_instead_of_a_traceback(tmp_path: Path, root
 @pytest.mark.parametrize(
     "host", ["127.0.0.1", "127.0.0.2", "::1", "localhost", "0.0.0.0", "::", "192.168.1.5", "example.com"]
 )
-def test_config_check_applies_the_dashboards_own_host_rule(host: str) -> None:
-    from dashboard.__main__ import _is_loopback
-
-    assert is_loopback(host) == _is_loopback(host)
-    problem = dashboard_host_problem(host)
-    assert (problem is None) == _is_loopback(host)
-    if problem:
-        assert problem.startswith(f"DASHBOARD_HOST: {host} is not a loopback address")
+def test_config_check_applies_the_dashboards_own_login_rule(host: str) -> None:
+    """Beyond loopback the dashboard needs a DASHBOARD_TOKEN (its token login); on loopback it needs none."""
+    problem = dashboard_token_problem(host, "")
+    assert (problem is None) == is_loopback(host)
+    if problem is None:
+        assert not Settings(_env_file=None, DASHBOARD_HOST=host).login_required  # type: ignore[call-arg]
+    else:
+        assert problem.startswith(f"DASHBOARD_TOKEN: required because DASHBOARD_HOST={host} is not")
+    assert dashboard_token_problem(host, "t" * 16) is None
 
 
 # --- the strategy: strict values, fractions, UTF-8 ------------------------------------------------------
