@@ -53,8 +53,10 @@ def parse_quantity(raw: object, default: int | None, *, from_form: bool = False)
     value: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
-    elif from_form and isinstance(raw, str) and raw.strip().isdigit():
-        value = int(raw.strip())
+    elif from_form and isinstance(raw, str):
+        text = raw.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 19:  # "²".isdigit() is True; int() fails
+            value = int(text)
     if value is None or not MIN_QUANTITY <= value <= MAX_QUANTITY:
         raise ActionError(
             400,

@@ -3,11 +3,12 @@
 Library: **spectree** (``SpecTree("flask")``). Each API view carries ``@SPEC.validate(query=…, json=…,
 resp=…)``; spectree validates the query string and the JSON body with those pydantic v2 models before the
 view runs, checks the response against its model, and builds the OpenAPI 3 document from the same
-decorators, the Flask URL rules (path ids) and the docstrings. Why spectree over the alternatives (checked
-on PyPI, December 2026): it is maintained (3.0, 2026), supports Flask 3 and pydantic 2, and decorates plain
-Flask views on our existing ``Blueprint``; flask-openapi3 would replace the ``Flask`` app and blueprints
-with its own classes, and apispec + marshmallow (flask-smorest) would add a second schema language next to
-pydantic, which the project already uses for its settings and strategy.
+decorators, the Flask URL rules (path ids) and the docstrings. Why spectree over the alternatives (PyPI,
+December 2026): spectree 3.0 (September 2026) is maintained, supports Flask 3 and pydantic 2, and
+decorates plain Flask views on our existing ``Blueprint``, so the pages, CSRF and error handlers stay as
+they are; flask-openapi3 4.3 would replace the ``Flask`` app and blueprints with its own classes; apispec
++ marshmallow (flask-smorest 0.47) would add a second schema language next to pydantic, which the project
+already uses for its settings and strategy.
 
 Refusals keep the API's shape ``{"error", "field"}`` (:class:`dashboard.errors.ActionError`): the
 ``before`` hook turns spectree's validation error into a 400 naming the first offending field. The
@@ -90,4 +91,7 @@ def document() -> dict[str, Any]:
             for param in operation.get("parameters", []):
                 if param.get("in") == "path" and param.get("schema", {}).get("type") == "integer":
                     param["schema"] = dict(ID_SCHEMA)
+                    param["description"] = param.get("description") or (
+                        f"the {param['name'].removesuffix('_id')}'s id (404 when there is none)"
+                    )
     return spec

@@ -85,6 +85,10 @@ def test_odd_digits_and_huge_ids_are_4xx_never_500(live: Live, http: requests.Se
         assert http.get(f"{live.url}/api/v1/intents/{opp_id}", timeout=5).status_code == 404
         page = http.post(f"{live.url}/opportunities/{opp_id}/approve", data={"csrf_token": token}, timeout=5)
         assert page.status_code == 404
+    for quantity in ("²", "١", "9" * 5000, "1e2"):  # the page's form: a flash message, not a 500
+        form = {"csrf_token": token, "quantity": quantity}
+        page = http.post(f"{live.url}/opportunities/{OPP_SPY}/approve", data=form, timeout=5)
+        assert page.status_code == 200 and "Not approved: quantity must be a whole number" in page.text
     largest = http.get(f"{live.url}/api/v1/decisions/{2**63 - 1}", timeout=5)
     assert largest.status_code == 404 and largest.json()["field"] == "decision_id"
     assert _count(live, s.intents) == before
