@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+import dashboard.charts  # noqa: F401  (registers the /api/v1/charts/... routes on api.bp)
 from dashboard import api, formatting, login, riskview, security, views
 from dashboard.runtime import resolve_secret_key
 from dashboard.state import install

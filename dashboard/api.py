@@ -14,15 +14,19 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 from flask_wtf.csrf import generate_csrf
 
-from dashboard import actions, commands, coverage, decisions, queries, riskview
+from dashboard import actions, cancel, commands, coverage, decisions, queries, riskview
 from dashboard import apimodels as m
 from dashboard import positions as position_rows
 from dashboard import system as system_figures
+from dashboard.bodycache import cached
+from dashboard.channels import channel_status
+from dashboard.clock import market_clock
 from dashboard.errors import ActionError
 from dashboard.openapi import SPEC, document, responses
+from dashboard.orderrows import order_rows
 from dashboard.state import actor, engine, risk_gate, state
 from dashboard.wheel import wheel as wheel_cards
-from shared.db import utcnow_iso
+from shared.db import utcnow, utcnow_iso
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -47,6 +51,7 @@ def health() -> Response:
 
 @bp.get("/account")
 @SPEC.validate(resp=responses((200, m.AccountOut)))
+@cached  # per-process, emptied by every commit (dashboard.bodycache)
 def account() -> Response:
     """The newest account snapshot (``null`` before the monitor has written one)."""
     return jsonify({"account": queries.latest_account(engine())})
@@ -54,6 +59,7 @@ def account() -> Response:
 
 @bp.get("/positions")
 @SPEC.validate(resp=responses((200, m.PositionsOut)))
+@cached  # per-process, emptied by every commit (dashboard.bodycache)
 def positions() -> Response:
     """All positions, options with strike, expiry, DTE, % OTM and premium per contract
     (:func:`dashboard.positions.positions`)."""
@@ -70,12 +76,15 @@ def wheel() -> Response:
 
 @bp.get("/opportunities")
 @SPEC.validate(query=m.OpportunitiesQuery, resp=responses((200, m.OpportunitiesOut), 404))
+@cached  # per-process, emptied by every commit (dashboard.bodycache)
 def opportunities(query: m.OpportunitiesQuery) -> Response:
     """Opportunities of the newest completed scan, or of ``?scan_id=``, by rank; contracts the user rejected
-    are left out (until their expiry) and counted in ``hidden_rejected``; ``scan.preview`` is true for a
-    scan outside regular hours (stale quotes); ``running_scan`` is the scan under way (its ``progress``),
-    or ``null``; ``symbols`` the scan's ``scan_symbols`` rows (per symbol and right: candidates, the
-    contracts each rule removed, the history figures, and why a symbol has no candidate)."""
+    are left out (until their expiry) and counted in ``hidden_rejected``; ``mark`` is ``held`` (the contract
+    is in the positions, ``held_quantity`` contracts) or ``pending`` (an active intent) or ``null``;
+    ``scan.preview`` is true for a scan outside regular hours (stale quotes); ``running_scan`` is the scan
+    under way (its ``progress``), or ``null``; ``symbols`` the scan's ``scan_symbols`` rows (per symbol and
+    right: candidates, the contracts each rule removed, the history figures, and why a symbol has no
+    candidate)."""
     if query.scan_id is not None:
         scan = queries.scan(engine(), query.scan_id)
         if scan is None:
@@ -86,6 +95,7 @@ def opportunities(query: m.OpportunitiesQuery) -> Response:
         engine(), queries.opportunities(engine(), scan["id"]) if scan else []
     )
     coverage.annotate(engine(), rows, state().config.strategy.orders.contracts, actions.MAX_QUANTITY)
+    position_rows.mark_opportunities(engine(), rows)
     return jsonify(
         {
             "scan": scan,
@@ -220,8 +230,39 @@ def intent(intent_id: int) -> Response:
 @bp.get("/orders")
 @SPEC.validate(query=m.LimitQuery, resp=responses((200, m.OrdersOut)))
 def orders(query: m.LimitQuery) -> Response:
-    """Newest orders first (``?limit=``)."""
-    return jsonify({"orders": queries.orders(engine(), _limit(query))})
+    """Newest orders first (``?limit=``), each with strike, expiry, DTE, % OTM, premium per contract, the
+    share of max profit a closing order keeps, break-even and ``cancellable``
+    (:func:`dashboard.orderrows.order_rows`)."""
+    eng = engine()
+    held = position_rows.positions(eng)
+    return jsonify(
+        {"orders": order_rows(eng, queries.orders(eng, _limit(query)), held, queries.market_today(eng))}
+    )
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@SPEC.validate(json=m.ReasonBody, resp=responses((201, m.CommandOut), 404, 409, body=True))
+def cancel_order(order_id: int, json: m.ReasonBody) -> tuple[Response, int]:
+    """Cancel a working order (``order_id`` the ``orders`` row's ``id``): a ``cancel_order`` command the
+    executor carries out at TWS; body ``{"reason": "..."}`` optional. 201 with the command; 404 unknown
+    order; 409 when the order no longer works or a cancel is already requested."""
+    reason = commands.parse_reason(json.reason)
+    return jsonify({"command": cancel.cancel_order(engine(), order_id, actor(), reason)}), 201
+
+
+def refresh_seconds() -> int:
+    """Seconds between the pages' live updates (:data:`dashboard.REFRESH_SECONDS`, read when asked)."""
+    import dashboard  # the package imports this module: read its setting at call time
+
+    return int(dashboard.REFRESH_SECONDS)
+
+
+@bp.get("/clock")
+@SPEC.validate(resp=responses((200, m.ClockOut)))
+def clock() -> Response:
+    """The time in UTC and US/Eastern with the market session from the XNYS calendar (``pre-market``,
+    ``open``, ``early close``, ``after-hours``, ``closed``), as the pages' "updated" clock shows it."""
+    return jsonify({"clock": market_clock(utcnow()).as_json(), "refresh_seconds": refresh_seconds()})
 
 
 @bp.get("/fills")
@@ -236,7 +277,12 @@ def fills(query: m.LimitQuery) -> Response:
 def alerts(query: m.LimitQuery) -> Response:
     """Newest alerts with per-channel delivery status, and the channels' circuit breakers."""
     rows = queries.alerts(engine(), _limit(query))
-    return jsonify({"alerts": rows, "breakers": queries.breakers(engine())})
+    breakers = queries.breakers(engine())
+    channels = [
+        {**c, "retry_at": c["retry_at"].isoformat() if c["retry_at"] else None}
+        for c in channel_status(state().config.settings, breakers, utcnow())
+    ]
+    return jsonify({"alerts": rows, "breakers": breakers, "channels": channels})
 
 
 @bp.get("/csrf")

@@ -271,6 +271,27 @@ class Alert(Row):
 class AlertsOut(BaseModel):
     alerts: list[Alert]
     breakers: list[dict[str, Any]]
+    channels: list[Channel]
+
+
+class Clock(BaseModel):
+    utc: str = Field(description="ISO-8601, UTC")
+    eastern: str = Field(description="ISO-8601, US/Eastern")
+    session: Literal["pre-market", "open", "early close", "after-hours", "closed"]
+    detail: str
+
+
+class ClockOut(BaseModel):
+    clock: Clock
+    refresh_seconds: int = Field(description="seconds between the pages' live updates")
+
+
+class Channel(BaseModel):
+    channel: str
+    label: str
+    status: Literal["healthy", "failing", "not configured"]
+    retry_at: str | None = Field(None, description="ISO-8601 UTC: when a failing channel is tried again")
+    text: str
 
 
 class CsrfOut(BaseModel):

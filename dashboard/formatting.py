@@ -6,10 +6,12 @@ UTC timestamps. ``None`` always renders as an em dash so an empty cell is visibl
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
 
+from dashboard.clock import Clock, market_clock
 from shared.db import parse_ts
 
 DASH = "—"
@@ -84,6 +86,16 @@ def timestamp(value: str | None) -> str:
         return value
 
 
+def hhmm(value: str | None) -> str:
+    """ISO-8601 text → ``14:05 UTC`` (the time of day only)."""
+    if not value:
+        return DASH
+    try:
+        return parse_ts(value).strftime("%H:%M UTC")
+    except ValueError:
+        return value
+
+
 def age(seconds: float | None) -> str:
     """Seconds → ``8 s``, ``3 min 5 s``, ``2 h 10 min``, ``3 d 4 h``; ``None`` → ``never``."""
     if seconds is None:
@@ -115,11 +127,22 @@ FILTERS: dict[str, Any] = {
     "strike": strike,
     "pnl_class": pnl_class,
     "ts": timestamp,
+    "hhmm": hhmm,
     "age": age,
     "expiry": expiry,
 }
 
 
+def clock(now: datetime) -> Clock | None:
+    """The page's "last updated" clock at ``now`` (UTC, US/Eastern and the XNYS session); ``None`` if the
+    calendar cannot be read (an error page must render anyway)."""
+    try:
+        return market_clock(now)
+    except Exception:  # noqa: BLE001 - the clock is decoration; the page matters
+        return None
+
+
 def register(app: Flask) -> None:
-    """Make every filter above available to the templates of ``app``."""
+    """Make every filter above, and :func:`clock`, available to the templates of ``app``."""
     app.jinja_env.filters.update(FILTERS)
+    app.jinja_env.globals["market_clock"] = clock

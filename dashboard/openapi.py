@@ -2,7 +2,8 @@
 
 Library: **spectree** (``SpecTree("flask")``). Each API view carries ``@SPEC.validate(query=…, json=…,
 resp=…)``; spectree validates the query string and the JSON body with those pydantic v2 models before the
-view runs, checks the response against its model, and builds the OpenAPI 3 document from the same
+view runs, checks the response against its model (only when ``app.config["VALIDATE_RESPONSES"]`` is
+true, as in the tests: :class:`ResponseCheckPlugin`), and builds the OpenAPI 3 document from the same
 decorators, the Flask URL rules (path ids) and the docstrings. Why spectree over the alternatives (PyPI,
 December 2026): spectree 3.0 (September 2026) is maintained, supports Flask 3 and pydantic 2, and
 decorates plain Flask views on our existing ``Blueprint``, so the pages, CSRF and error handlers stay as
@@ -22,8 +23,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import flask
+from flask import current_app
 from pydantic import ValidationError
 from spectree import Response, SpecTree
+from spectree.plugins.base import Context
+from spectree.plugins.flask_plugin import FlaskPlugin
 
 from dashboard.apimodels import MAX_SQL_INT, ErrorBody
 from dashboard.errors import ActionError
@@ -51,9 +56,43 @@ def _refuse(req: Any, resp: Any, err: Exception | None, instance: Any, model_ada
     raise ActionError(400, f"{field or 'body'}: {message}{got}", field)
 
 
+#: ``app.config`` key: true to check every answer against its response model (the tests set it; in
+#: production it is off, see :class:`ResponseCheckPlugin`).
+VALIDATE_RESPONSES = "VALIDATE_RESPONSES"
+
+
+class ResponseCheckPlugin(FlaskPlugin):
+    """spectree's Flask plugin, with the response check only where ``app.config[VALIDATE_RESPONSES]`` is
+    true. Requests are always validated.
+
+    Checking an answer parses and re-serialises its whole body (a third of a request's time on the larger
+    endpoints) and turns an answer that misfits its model into a bare 500; the tests (and schemathesis)
+    switch it on so a misfit fails there, and a user is served the view's answer as it is."""
+
+    def request_validation(
+        self, request: Any, query: Any, json: Any, form: Any, headers: Any, cookies: Any
+    ) -> None:
+        """Validate the request's parts that have a model; a view without any (most ``GET`` views) skips
+        reading the headers and cookies, which spectree collects before it looks."""
+        if query is None and json is None and form is None and headers is None and cookies is None:
+            request.context = Context(None, None, None, None, None)
+            return
+        super().request_validation(request, query, json, form, headers, cookies)
+
+    def validate_response(
+        self, resp: Any, resp_model: Response | None, skip_validation: bool, force_resp_serialize: bool
+    ) -> Any:
+        """The view's answer as a Flask response, checked against ``resp_model`` only when enabled."""
+        check = bool(current_app.config.get(VALIDATE_RESPONSES, False))
+        if not check and isinstance(resp, flask.Response):
+            return resp, None
+        return super().validate_response(resp, resp_model, skip_validation or not check, force_resp_serialize)
+
+
 #: The API's validator and document builder; views register with ``@SPEC.validate(...)``.
 SPEC = SpecTree(
     "flask",
+    backend=ResponseCheckPlugin,
     mode="strict",
     path="openapi-internal",  # never registered: the document is served by dashboard.api.openapi
     page_templates={},

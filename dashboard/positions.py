@@ -11,6 +11,7 @@ from datetime import date
 
 from sqlalchemy import Engine, select
 
+from dashboard.orderrows import break_even
 from dashboard.queries import Row, market_today
 from dashboard.wheel import describe_open_leg, ledger_open_options
 from shared import schema as s
@@ -34,7 +35,9 @@ def positions(engine: Engine, today: date | None = None) -> list[Row]:
     position's ``underlying_price``, else the stock's market price), ``otm_fraction``,
     ``premium_per_contract`` (dollars: the sell price × 100 from the cycle ledger, else IB's average
     cost) with ``premium_source`` (``ledger`` | ``position``), ``market_value_per_contract`` and, for
-    a short option, ``max_profit_captured_fraction``. Stock rows have these keys as ``None``.
+    a short option, ``max_profit_captured_fraction`` and ``break_even_per_share`` (dollars per share at
+    expiry: a put's strike − premium, a call's strike + premium); ``market_price_per_contract`` (dollars:
+    the market price per share × the multiplier). Stock rows have these keys as ``None``.
     """
     today = today or market_today(engine)
     p = s.positions.c
@@ -55,6 +58,41 @@ def positions(engine: Engine, today: date | None = None) -> list[Row]:
         for key in OPTION_FIGURES:
             row[key] = figures[key] if figures else None
         row["premium_source"] = figures["source"] if figures else None
+        row["market_price_per_contract"] = (
+            row["market_price"] * float(row["multiplier"] or 100)
+            if option and row["market_price"] is not None
+            else None
+        )
+        row["break_even_per_share"] = (
+            break_even(row["right"], row["strike"], figures["premium_per_share"])
+            if figures and row["quantity"] < 0
+            else None
+        )
         if option and row["quantity"] >= 0:  # a long option has no premium received to capture
             row["max_profit_captured_fraction"] = None
+    return rows
+
+
+def held_by_con_id(engine: Engine) -> dict[int, float]:
+    """Contracts (options) or shares (stock) held now, signed (short < 0), keyed by contract id; positions of
+    zero are left out."""
+    p = s.positions.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(p.con_id, p.quantity).where(p.quantity != 0)).all()
+    return {int(con_id): float(qty) for con_id, qty in rows}
+
+
+def mark_opportunities(engine: Engine, rows: list[Row]) -> list[Row]:
+    """Add ``held_quantity`` (contracts of this very contract held now, signed; ``None`` when none) and
+    ``mark`` to opportunity rows: ``held`` when the contract is in the positions, ``pending`` when it has an
+    active intent (approved, placing or working), else ``None``. A marked row offers no Approve."""
+    held = held_by_con_id(engine)
+    for row in rows:
+        row["held_quantity"] = held.get(row["con_id"])
+        if row["held_quantity"] is not None:
+            row["mark"] = "held"
+        elif row.get("active_intent"):
+            row["mark"] = "pending"
+        else:
+            row["mark"] = None
     return rows

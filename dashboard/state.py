@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request, session
 from sqlalchemy import Engine
 
+from dashboard import bodycache
 from dashboard.riskcheck import RiskGate
 from shared.config import Config
 
@@ -22,8 +23,10 @@ class AppState:
 
 
 def install(app: Flask, config: Config, engine: Engine) -> None:
-    """Attach ``config`` and ``engine`` to ``app``."""
+    """Attach ``config`` and ``engine`` to ``app``, and its cache of API answers
+    (:mod:`dashboard.bodycache`)."""
     app.extensions[EXTENSION_KEY] = AppState(config=config, engine=engine)
+    bodycache.install(app, engine)
 
 
 def state() -> AppState:

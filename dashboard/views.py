@@ -11,14 +11,17 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import Engine
 from werkzeug.wrappers import Response
 
-from dashboard import actions, commands, coverage, decisions, queries, riskview
+from dashboard import actions, cancel, commands, coverage, decisions, queries, riskview
 from dashboard import positions as position_rows
 from dashboard import system as system_figures
+from dashboard.channels import channel_status
 from dashboard.errors import ActionError
+from dashboard.orderrows import order_rows
 from dashboard.queries import Row
 from dashboard.state import actor, engine, risk_gate, state
 from dashboard.wheel import PREEXISTING_NOTE
 from dashboard.wheel import wheel as wheel_cards
+from shared.db import utcnow
 
 bp = Blueprint("views", __name__)
 
@@ -69,6 +72,7 @@ def opportunities() -> str:
     scan = queries.latest_scan(eng)
     rows, hidden = commands.hide_rejected(eng, queries.opportunities(eng, scan["id"]) if scan else [])
     coverage.annotate(eng, rows, state().config.strategy.orders.contracts, actions.MAX_QUANTITY)
+    position_rows.mark_opportunities(eng, rows)
     return render_template(
         "opportunities.html",
         page="opportunities",
@@ -190,19 +194,42 @@ def _switch(command: Callable[[Engine, str, str], Row], done: str) -> Response:
 def orders() -> str:
     """Intents, orders and fills, newest first."""
     eng = engine()
+    held = position_rows.positions(eng)
     return render_template(
         "orders.html",
         page="orders",
         intents=queries.intents(eng),
-        orders=queries.orders(eng),
+        orders=order_rows(eng, queries.orders(eng), held, queries.market_today(eng)),
         fills=queries.fills(eng),
     )
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+def cancel_order(order_id: int) -> Response:
+    """Form target of Cancel on a working order: a ``cancel_order`` command the executor carries out."""
+    try:
+        done = cancel.cancel_order(
+            engine(), order_id, actor(), commands.parse_reason(request.form.get("reason"))
+        )
+    except ActionError as err:
+        flash(f"Not cancelled: {err.message}", "error")
+    else:
+        flash(
+            f"Cancel of order {done['intent_key']} requested: the executor cancels it at TWS within seconds",
+            "success",
+        )
+    return redirect(url_for("views.orders"), code=303)
 
 
 @bp.get("/alerts")
 def alerts() -> str:
     """Recent alerts with delivery status per channel, and the channels' circuit breakers."""
     eng = engine()
+    breakers = queries.breakers(eng)
     return render_template(
-        "alerts.html", page="alerts", alerts=queries.alerts(eng), breakers=queries.breakers(eng)
+        "alerts.html",
+        page="alerts",
+        alerts=queries.alerts(eng),
+        breakers=breakers,
+        channels=channel_status(state().config.settings, breakers, utcnow()),
     )

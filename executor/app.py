@@ -155,6 +155,9 @@ class Executor(Component):
         from executor.repricer import Repricer  # issue 8: the repricing ladder and cancels (own module, job)
 
         Repricer(self).schedule()
+        from executor.cancels import Cancels  # issue 11: cancels asked for from the dashboard
+
+        Cancels(self).schedule()
 
     async def _alert_fills(self) -> None:
         self.book.alert_fills()

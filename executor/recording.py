@@ -151,7 +151,7 @@ class OrderBook:
         legs = self.store.order_legs_of(key)
         if len(legs) > 1:  # a combo: one alert for the order, from its legs' fills
             title, body = roll_fill_text(key, legs, rows, order, commission, missing)
-            self.alert("warning", "fill", title, body, f"fill:{key}")
+            self.alert("info", "fill", title, body, f"fill:{key}")
             self.log.info("alert queued: %s", title)
             return
         action = str(order.get("action") or ("SELL" if rows[0]["side"] == "SLD" else "BUY"))
@@ -169,5 +169,5 @@ class OrderBook:
             f"Commission: {fee}\n"
             f"IB order id {order.get('order_id')}, perm id {order.get('perm_id')}."
         )
-        self.alert("warning", "fill", title, body, f"fill:{key}")
+        self.alert("info", "fill", title, body, f"fill:{key}")
         self.log.info("alert queued: %s", title)

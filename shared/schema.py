@@ -476,10 +476,11 @@ commands = Table(
     "commands",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(24), nullable=False),  # halt | resume | reject_opportunity | scan_now (CommandKind)
+    Column("kind", String(24), nullable=False),  # shared.trade.CommandKind
     Column("con_id", Integer),  # reject_opportunity: the contract hidden
     Column("opportunity_id", Integer),
     Column("expiry", String(8)),  # reject_opportunity: hidden until this expiry
+    Column("intent_key", String(64)),  # cancel_order: the order (orderRef = intent key) to cancel
     Column("reason", Text, nullable=False, default=""),
     Column("actor", String(120), nullable=False),  # who: "dashboard 127.0.0.1" …
     Column("created_at", String(40), nullable=False, index=True),

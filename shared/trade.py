@@ -421,6 +421,7 @@ class CommandKind(StrEnum):
     RESUME = "resume"  # lift the user's halt
     REJECT_OPPORTUNITY = "reject_opportunity"  # hide a contract from the opportunities (until its expiry)
     SCAN_NOW = "scan_now"  # the scanner claims it (pending → done) and scans at once
+    CANCEL_ORDER = "cancel_order"  # the executor cancels the order of ``intent_key`` at TWS (pending → done)
 
 
 @dataclass(frozen=True)

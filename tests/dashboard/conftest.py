@@ -50,7 +50,9 @@ def config(db_url: str) -> Config:
 
 @pytest.fixture
 def live(engine: Engine, config: Config) -> Iterator[Live]:
-    with serve(create_app(config, engine), engine, config) as served:
+    app = create_app(config, engine)
+    app.config["VALIDATE_RESPONSES"] = True  # every answer checked against its documented model
+    with serve(app, engine, config) as served:
         yield served
 
 

@@ -46,8 +46,8 @@ def test_opportunities_dom_in_chromium(live: Live, tmp_path: Path) -> None:
     assert re.findall(r'data-opportunity-id="(\d+)"', dom) == [str(i) for i in ranked]
     assert dom.count(">Approve</button>") == 5  # AAPL's covered call: its shares are covered already
     assert 'name="csrf_token"' in dom
-    # app.js ran: the refresh countdown is filled in next to the "updated" clock
-    assert re.search(r'id="refresh-note"[^>]*>· refresh in \d+ s<', dom), "refresh script did not run"
+    # app.js ran: the live-update countdown is filled in next to the "updated" clock
+    assert re.search(r'id="refresh-note"[^>]*>· next update in \d+ s<', dom), "live-update script did not run"
 
 
 def test_overview_screenshot(live: Live, tmp_path: Path) -> None:

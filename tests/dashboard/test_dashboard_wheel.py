@@ -177,7 +177,8 @@ def test_overview_positions_say_their_units(live: Live, http: requests.Session) 
     assert "Avg cost ($/share)" in stock and "Market price ($/share)" in stock and "$/contract" not in stock
     for header in (
         "Strike ($/share)", "Expiry", "DTE (days)", "Qty (contracts)", "Underlying ($/share)", "OTM",
-        "Avg cost ($/contract)", "Premium ($/contract)", "Market price ($/share)", "Market value ($)",
+        "Avg cost ($/contract)", "Premium ($/contract)", "Market price ($/contract)",
+        "Market value ($ total)", "Break-even ($/share)",
     ):  # fmt: skip
         assert f">{header}</th>" in options, header
     ko = re.search(rf'<tr data-con-id="{KO_PUT}">(.*?)</tr>', options, re.S)
@@ -188,3 +189,7 @@ def test_overview_positions_say_their_units(live: Live, http: requests.Session) 
         "<strong>KO</strong>", "KO    261120P00060000", "P", "60", "2026-11-20", str(dte), "-2", "$66.00",
         "9.1 %", "$71.30", "$71.50",
     ]  # fmt: skip
+    # the market price in the unit of the average cost beside it (0.95 $/share × 100); the put's break-even
+    # at expiry is its strike less the premium per share (60 − 0.715)
+    assert cells[11] == "$95.00" and cells[15] == "59.285"
+    assert "Market price ($/share)" not in options
