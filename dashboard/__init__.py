@@ -21,9 +21,6 @@ from dashboard.state import install
 from shared.config import Config
 from shared.db import utcnow
 
-#: Seconds between automatic page reloads (the seed requirement).
-REFRESH_SECONDS = 30
-
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
@@ -50,6 +47,7 @@ def create_app(config: Config, engine: Engine, *, secret_key: str | None = None)
         SESSION_COOKIE_SAMESITE="Strict",
         WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session; the page reloads anyway
         JSON_SORT_KEYS=False,
+        REFRESH_SECONDS=config.settings.DASHBOARD_REFRESH_SECONDS,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install(app, config, engine)
@@ -67,7 +65,7 @@ def create_app(config: Config, engine: Engine, *, secret_key: str | None = None)
             banner = riskview.halt_banner(engine)
         except SQLAlchemyError:
             banner = None
-        return {"now": utcnow(), "refresh_seconds": REFRESH_SECONDS, "halt_banner": banner}
+        return {"now": utcnow(), "refresh_seconds": app.config["REFRESH_SECONDS"], "halt_banner": banner}
 
     @app.after_request
     def _headers(response: Any) -> Any:

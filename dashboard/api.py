@@ -11,7 +11,7 @@ Every view declares its query, body and response models (:mod:`dashboard.apimode
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, url_for
 from flask_wtf.csrf import generate_csrf
 
 from dashboard import actions, cancel, commands, coverage, decisions, queries, riskview
@@ -251,10 +251,8 @@ def cancel_order(order_id: int, json: m.ReasonBody) -> tuple[Response, int]:
 
 
 def refresh_seconds() -> int:
-    """Seconds between the pages' live updates (:data:`dashboard.REFRESH_SECONDS`, read when asked)."""
-    import dashboard  # the package imports this module: read its setting at call time
-
-    return int(dashboard.REFRESH_SECONDS)
+    """Seconds between the pages' live updates (``DASHBOARD_REFRESH_SECONDS``; 0: never)."""
+    return int(current_app.config["REFRESH_SECONDS"])
 
 
 @bp.get("/clock")

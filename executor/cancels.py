@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from ib_async import Trade
 from sqlalchemy import Engine, select, update
 
-from executor.repricer import RepriceStore
+from executor.repricer import RepriceStore, cancel_with_reason
 from shared.db import utcnow_iso
 from shared.schema import commands
-from shared.trade import CommandKind, OrderStatus
+from shared.trade import CommandKind
 
 if TYPE_CHECKING:
     from shared.runtime import Component
@@ -73,7 +73,7 @@ class Cancels:
             if trade is None:
                 self.log.warning("cancel of %s asked for, but no order of this client works at TWS", key)
                 continue
-            self._cancel(key, trade, why)
+            cancel_with_reason(self.component.ib, self.store, key, trade, why, self.log)
 
     def _trade(self, key: str) -> Trade | None:
         mine = self.component.ib.client.clientId
@@ -81,16 +81,3 @@ class Cancels:
             if trade.order.orderRef == key and trade.order.clientId == mine:
                 return trade
         return None
-
-    def _cancel(self, key: str, trade: Trade, why: str) -> None:
-        def confirmed(done: Trade) -> None:
-            trade.cancelledEvent -= confirmed
-            try:
-                self.store.note_cancel_reason(key, why)
-            except Exception:  # a reason not written must not disturb ib_async's event dispatch
-                self.log.exception("cancels: could not note the cancel reason of %s", key)
-
-        self.store.record_event(key, trade, why, status=OrderStatus.PENDING_CANCEL.value)
-        trade.cancelledEvent += confirmed
-        self.component.ib.cancelOrder(trade.order)
-        self.log.info("intent %s (orderId %d): %s", key, trade.order.orderId, why)

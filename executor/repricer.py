@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ib_async import Contract, Ticker, Trade
+from ib_async import IB, Contract, Ticker, Trade
 from sqlalchemy import Engine, and_, insert, select, update
 
 from executor.ladder import (
@@ -334,22 +334,29 @@ class Repricer:
 
     # -- cancels ------------------------------------------------------------------------------------------
     def _cancel(self, order: WorkingOrder, trade: Trade, why: str) -> None:
-        """Record why, cancel at TWS, and once TWS confirms (``cancelledEvent``, emitted after the status
-        event that ends the intent) put the reason on the intent."""
+        cancel_with_reason(self.component.ib, self.store, order.key, trade, why, self.log)
 
-        def confirmed(done: Trade) -> None:
-            trade.cancelledEvent -= confirmed
-            filled = done.orderStatus.filled
-            reason = why if not filled else f"{why}; {filled:g} of {done.order.totalQuantity:g} filled"
-            try:
-                self.store.note_cancel_reason(order.key, reason)
-            except Exception:  # a reason not written must not disturb ib_async's event dispatch
-                self.log.exception("repricer: could not note the cancel reason of %s", order.key)
 
-        self.store.record_event(order.key, trade, why, status=OrderStatus.PENDING_CANCEL.value)
-        trade.cancelledEvent += confirmed
-        self.component.ib.cancelOrder(trade.order)
-        self.log.info("intent %s (orderId %d): %s", order.key, trade.order.orderId, why)
+def cancel_with_reason(
+    ib: IB, store: RepriceStore, key: str, trade: Trade, why: str, log: logging.Logger
+) -> None:
+    """Cancel ``trade`` (intent ``key``) at TWS, saying why: an ``order_events`` row now, and once TWS
+    confirms (``cancelledEvent``, emitted after the status event that ends the intent) the reason on the
+    intent, with the quantity filled before the cancel if any."""
+
+    def confirmed(done: Trade) -> None:
+        trade.cancelledEvent -= confirmed
+        filled = done.orderStatus.filled
+        reason = why if not filled else f"{why}; {filled:g} of {done.order.totalQuantity:g} filled"
+        try:
+            store.note_cancel_reason(key, reason)
+        except Exception:  # a reason not written must not disturb ib_async's event dispatch
+            log.exception("could not note the cancel reason of %s", key)
+
+    store.record_event(key, trade, why, status=OrderStatus.PENDING_CANCEL.value)
+    trade.cancelledEvent += confirmed
+    ib.cancelOrder(trade.order)
+    log.info("intent %s (orderId %d): %s", key, trade.order.orderId, why)
 
 
 def _number(value: Any) -> float | None:

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     # --- Dashboard --------------------------------------------------------------------------
     DASHBOARD_HOST: str = Field("127.0.0.1", min_length=1)
     DASHBOARD_PORT: int = Field(7001, ge=1, le=65535)
+    DASHBOARD_REFRESH_SECONDS: int = Field(
+        30, ge=0, le=3600, description="Seconds between the pages' live updates (0: never)."
+    )
     DASHBOARD_SECRET_KEY: SecretStr = Field(
         SecretStr(""), description="Signs CSRF tokens; generated into data/ when empty."
     )

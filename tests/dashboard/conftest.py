@@ -49,6 +49,13 @@ def config(db_url: str) -> Config:
 
 
 @pytest.fixture
+def fast_updates(config: Config) -> None:
+    """Pages update every second (the default is 30 s) so the tests need not wait long; request it before
+    ``live``, which builds the app from ``config``."""
+    config.settings.DASHBOARD_REFRESH_SECONDS = 1
+
+
+@pytest.fixture
 def live(engine: Engine, config: Config) -> Iterator[Live]:
     app = create_app(config, engine)
     app.config["VALIDATE_RESPONSES"] = True  # every answer checked against its documented model

@@ -16,7 +16,6 @@ from dashboard_seed import Live
 from sqlalchemy import insert, select, text
 from waiting import wait_for
 
-import dashboard
 from shared import schema as s
 from shared.db import utcnow_iso
 
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.browser
 
 PAGES = ("/", "/wheel", "/opportunities", "/orders", "/alerts", "/system")
 WORKING_KEY = "TW-CSP-SPY-20261218-600P-O21"
-
-
-@pytest.fixture
-def fast_updates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pages update every second (the setting is 30 s) so the tests need not wait long."""
-    monkeypatch.setattr(dashboard, "REFRESH_SECONDS", 1)
 
 
 @pytest.fixture

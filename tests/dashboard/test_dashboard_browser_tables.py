@@ -14,7 +14,6 @@ from dashboard_seed import OPP_AAPL, OPP_KO, OPP_SPY, Live
 from sqlalchemy import insert
 from waiting import wait_for
 
-import dashboard
 from shared import schema as s
 from shared.db import utcnow_iso
 
@@ -91,9 +90,8 @@ def test_sort_and_filter_the_opportunities(live: Live, browser: Chromium, tmp_pa
 
 
 def test_held_and_pending_contracts_offer_no_approve(
-    monkeypatch: pytest.MonkeyPatch, live: Live, browser: Chromium, tmp_path: Path
+    fast_updates: None, live: Live, browser: Chromium, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(dashboard, "REFRESH_SECONDS", 1)
     now = utcnow_iso()
     with live.engine.begin() as conn:  # an intent for the AAPL put is working at TWS
         conn.execute(
