@@ -7,6 +7,9 @@ starts a fresh session (the signed ``thetawheel_session`` cookie: HttpOnly, Same
 with ``DASHBOARD_SECURE_COOKIE=true`` behind TLS). Without that session an API request is a 401 with the
 API's JSON error, and a page redirects (303) to ``/login?next=<page>``. ``GET /api/v1/csrf`` stays open,
 so scripts can log in: fetch a CSRF token, then ``POST /login`` with ``token`` and ``csrf_token``.
+
+Guessing is slowed by Flask-Limiter: at most :data:`LOGIN_ATTEMPTS` login posts per client address (a 429
+with ``Retry-After`` beyond), counted in memory per dashboard process, so a restart forgets them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, redirect, render_template, request, session, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
 from dashboard.state import state
@@ -25,6 +30,8 @@ bp = Blueprint("login", __name__)
 SESSION_KEY = "logged_in"
 #: Endpoints reachable without a login: the login itself, static files, and a CSRF token for scripts.
 OPEN_ENDPOINTS = frozenset({"login.login", "login.logout", "static", "api.csrf"})
+#: Login posts one client address may make (Flask-Limiter's notation); the wrong and the right alike.
+LOGIN_ATTEMPTS = "5 per minute"
 
 
 def _required() -> bool:
@@ -82,7 +89,10 @@ def require_login() -> Any:
 
 
 def install(app: Flask) -> None:
-    """The login blueprint and its check, before every other ``before_request`` (CSRF included), so a
-    request without a login is refused as such."""
+    """The login blueprint, its attempt limit (a limiter of this app's own, so two apps in one process
+    count apart) and its check, before every other ``before_request`` (CSRF included), so a request
+    without a login is refused as such."""
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", headers_enabled=True)
+    limiter.limit(LOGIN_ATTEMPTS, methods=["POST"], exempt_when=lambda: request.endpoint != "login.login")(bp)
     app.register_blueprint(bp)
     app.before_request(require_login)

