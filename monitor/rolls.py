@@ -83,7 +83,10 @@ class RollSearch:
         chain lists none, ``None`` when TWS could not be asked now (timeout, no line free, disconnected):
         the caller tries again at the next refresh."""
         try:
-            return await asyncio.wait_for(self._candidates(option, rules), SEARCH_TIMEOUT_SECONDS)
+            # a timeout in this task, not wait_for's inner task: cancelled at shutdown, that task could end
+            # with the disconnect's ConnectionError that nobody retrieves (asyncio logs a traceback)
+            async with asyncio.timeout(SEARCH_TIMEOUT_SECONDS):
+                return await self._candidates(option, rules)
         except (TimeoutError, ConnectionError, LineBudgetExceeded) as err:
             self.finder.log.warning(
                 "roll targets for %s not read this refresh: %s", option.local_symbol, err or "timeout"
@@ -107,13 +110,10 @@ class RollSearch:
         if symbol not in self._chains:
             ib = self.finder.conn.ib
             con_id = await self.finder.underlying_con_id(symbol)
-            chains = (
-                await asyncio.wait_for(
-                    ib.reqSecDefOptParamsAsync(symbol, "", "STK", con_id), REQUEST_TIMEOUT_SECONDS
-                )
-                if con_id
-                else []
-            )
+            chains = []
+            if con_id:
+                async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                    chains = await ib.reqSecDefOptParamsAsync(symbol, "", "STK", con_id)
             smart = [c for c in chains if c.exchange == "SMART"]
             self._chains[symbol] = (smart or list(chains) or [None])[0]
         return self._chains[symbol]
@@ -121,12 +121,10 @@ class RollSearch:
     async def _listing(self, symbol: str, expiry: str, right: Right, trading_class: str) -> list[Contract]:
         key = (symbol, expiry, right.value)
         if key not in self._listed:
-            details = await asyncio.wait_for(
-                self.finder.conn.ib.reqContractDetailsAsync(
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                details = await self.finder.conn.ib.reqContractDetailsAsync(
                     Option(symbol, expiry, 0.0, right.value, "SMART", tradingClass=trading_class)
-                ),
-                REQUEST_TIMEOUT_SECONDS,
-            )
+                )
             self._listed[key] = [d.contract for d in details if d.contract is not None and d.contract.conId]
         return self._listed[key]
 
@@ -137,10 +135,8 @@ class RollSearch:
         while i < len(contracts):
             batch = contracts[i : i + max(1, min(lines.free, len(contracts) - i))]
             i += len(batch)
-            async with lines.hold(len(batch), LINE_WAIT_SECONDS):
-                tickers = await asyncio.wait_for(
-                    self.finder.conn.ib.reqTickersAsync(*batch), REQUEST_TIMEOUT_SECONDS
-                )
+            async with lines.hold(len(batch), LINE_WAIT_SECONDS), asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                tickers = await self.finder.conn.ib.reqTickersAsync(*batch)
             for contract, ticker in zip(batch, tickers, strict=False):
                 greeks = ticker.modelGreeks
                 delta = greeks.delta if greeks is not None else None
