@@ -210,7 +210,8 @@ class Repricer:
         if not working:
             return
         try:
-            tws_now = await asyncio.wait_for(self.component.conn.current_time(), QUOTE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(QUOTE_TIMEOUT_SECONDS):
+                tws_now = await self.component.conn.current_time()
         except (TimeoutError, ConnectionError) as err:
             self.log.warning("repricer: no time from TWS (%s); trying again at the next look", err)
             return
@@ -315,10 +316,11 @@ class Repricer:
         if not contracts:
             return None
         try:
-            async with self.component.conn.lines.hold(len(contracts), QUOTE_TIMEOUT_SECONDS):
-                tickers = await asyncio.wait_for(
-                    self.component.ib.reqTickersAsync(*contracts), QUOTE_TIMEOUT_SECONDS
-                )
+            async with (
+                self.component.conn.lines.hold(len(contracts), QUOTE_TIMEOUT_SECONDS),
+                asyncio.timeout(QUOTE_TIMEOUT_SECONDS),
+            ):
+                tickers = await self.component.ib.reqTickersAsync(*contracts)
         except (LineBudgetExceeded, TimeoutError, ConnectionError) as err:
             self.log.info("repricer: no quote for order %d (%s)", trade.order.orderId, err or "timeout")
             return None

@@ -68,7 +68,8 @@ class RiskGate:
     async def snapshot(self, intent: Intent) -> RiskSnapshot:
         """What the gate looks at now, on TWS's clock. Raises ``TimeoutError`` / ``ConnectionError`` when
         TWS does not tell the time (nothing was sent: the intent is re-queued)."""
-        now = await asyncio.wait_for(self.x.conn.current_time(), CLOCK_TIMEOUT_SECONDS)
+        async with asyncio.timeout(CLOCK_TIMEOUT_SECONDS):
+            now = await self.x.conn.current_time()
         session = await self.sessions.session_at_async(now)
         window = window_at(self.x.settings.restart_windows, now)
         with self.x.engine.connect() as conn:

@@ -169,9 +169,8 @@ class RollFinder:
     async def underlying_con_id(self, symbol: str) -> int:
         """The conId of ``symbol``'s stock at SMART (0 when TWS does not know it), read once."""
         if symbol not in self._underlyings:
-            qualified = await asyncio.wait_for(
-                self.conn.ib.qualifyContractsAsync(Stock(symbol, "SMART", "USD")), REQUEST_TIMEOUT_SECONDS
-            )
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                qualified = await self.conn.ib.qualifyContractsAsync(Stock(symbol, "SMART", "USD"))
             stock = qualified[0] if qualified else None
             con_id = int(stock.conId) if isinstance(stock, Contract) and stock.conId else 0
             if not con_id:

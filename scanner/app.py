@@ -115,7 +115,8 @@ class Scanner(Component):
         if not self.ib.isConnected():
             return
         try:
-            now = await asyncio.wait_for(self.conn.current_time(), 10.0)
+            async with asyncio.timeout(10.0):
+                now = await self.conn.current_time()
         except (TimeoutError, ConnectionError) as err:
             self.log.warning("scan schedule: TWS's clock unavailable (%s)", err)
             return

@@ -301,7 +301,8 @@ class IBConnection:
             return False
         timeout = self.settings.IBKR_PROBE_TIMEOUT
         with contextlib.suppress(TimeoutError, ConnectionError):
-            await asyncio.wait_for(self.current_time(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.current_time()
             return True
         self._establishing = True  # our own disconnect below is not news
         try:
@@ -317,8 +318,8 @@ class IBConnection:
         open-orders, completed-orders and positions requests by name, so a second one issued while the first
         is pending orphans the first (it never completes, not even after a disconnect)."""
         lock = self._req_locks.setdefault(name, asyncio.Lock())
-        async with lock:
-            return await asyncio.wait_for(request(), self.settings.IBKR_CONNECT_TIMEOUT * 3)
+        async with lock, asyncio.timeout(self.settings.IBKR_CONNECT_TIMEOUT * 3):
+            return await request()
 
     async def open_orders(self) -> list[Any]:
         """``reqAllOpenOrders``: the open orders of every client (one request at a time; TimeoutError)."""
@@ -355,7 +356,8 @@ class IBConnection:
             count = self.streams.request_all(same_session)
             timeout = self.settings.IBKR_CONNECT_TIMEOUT * 3
             if same_session and self.account:
-                await asyncio.wait_for(self.ib.reqAccountUpdatesAsync(self.account), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.ib.reqAccountUpdatesAsync(self.account)
             await self.positions()
             await self.open_orders()
             await self.executions()
