@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ ENDPOINTS = ("/api/v1/account", "/api/v1/positions", "/api/v1/opportunities", "/
 JSON_ENDPOINTS = ENDPOINTS[:3]
 #: Opportunities approved before the load, so that positions (and the executor's work) exist.
 APPROVALS = 6
-UNIVERSE = ["SPY", "QQQ", "AAPL", "AMZN", "NVDA", "TSLA", "KO", "INTC", "PFE", "BAC", "T", "XOM", "F"]
+#: The shipped default universe (config/thetawheel.example.toml).
+UNIVERSE = tomllib.loads((ROOT / "config" / "thetawheel.example.toml").read_text())["universe"]["symbols"]
 STRATEGY = f"""
 [universe]
 symbols = {json.dumps(UNIVERSE)}
