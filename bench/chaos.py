@@ -450,17 +450,21 @@ class Chaos:
     # -- recovery -----------------------------------------------------------------------------------------
     def _watch_recoveries(self) -> None:
         while not self.stopping.is_set():
-            with self.lock:
-                pending = [k for k in self.kills if k.fresh is None or k.connected is None]
-            if pending:
-                beats = self.heartbeats()
-                clients: set[str] | None = None
-                if any(k.kind == "simulator" for k in pending):
-                    clients = self.sim_clients()
-                now = time.time()
-                for k in pending:
-                    self._check_recovery(k, beats, clients, now)
+            self._recovery_pass()
             self.stopping.wait(0.25)
+
+    def _recovery_pass(self) -> None:
+        """Note the recovery of every kill not yet seen back (heartbeat, connection)."""
+        with self.lock:
+            pending = [k for k in self.kills if k.fresh is None or k.connected is None]
+        if pending:
+            beats = self.heartbeats()
+            clients: set[str] | None = None
+            if any(k.kind == "simulator" for k in pending):
+                clients = self.sim_clients()
+            now = time.time()
+            for k in pending:
+                self._check_recovery(k, beats, clients, now)
 
     def _check_recovery(
         self, k: Kill, beats: dict[str, sqlite3.Row], clients: set[str] | None, now: float
@@ -934,6 +938,7 @@ class Chaos:
 
     def shutdown(self) -> dict[str, int | None]:
         """Stop the supervisor, then every process cleanly (SIGTERM), the simulator last."""
+        self._recovery_pass()  # settled may have come within the watcher's last 0.25 s
         self.stopping.set()
         for t in self.threads:
             if t.name in ("supervisor", "recoveries"):
