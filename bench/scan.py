@@ -83,7 +83,6 @@ import re
 import signal
 import socket
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
@@ -101,6 +100,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT))
 
+from mdtap import frames, int_field  # noqa: E402
 from realparts import free_port  # noqa: E402
 
 from scanner.screen import OptionQuote, Screened, rank_candidates, screen_put  # noqa: E402
@@ -138,25 +138,6 @@ class Wire:
     sent: list[tuple[float, int, str]] = field(default_factory=list)
     errors: list[tuple[float, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _frames(buf: bytearray) -> list[list[str]]:
-    out = []
-    while len(buf) >= 4:
-        size = struct.unpack(">I", bytes(buf[:4]))[0]
-        if len(buf) < 4 + size:
-            break
-        payload = bytes(buf[4 : 4 + size])
-        del buf[: 4 + size]
-        out.append(payload.decode(errors="replace").split("\0"))
-    return out
-
-
-def _int(fields: list[str], i: int) -> int | None:
-    try:
-        return int(fields[i])
-    except (IndexError, ValueError):
-        return None
 
 
 class Relay:
@@ -202,16 +183,16 @@ class Relay:
                     cut = min(prefix_left, len(buf))
                     del buf[:cut]
                     prefix_left -= cut
-                for fields in _frames(buf):
+                for fields in frames(buf):
                     if first:
                         first = False
                         continue
-                    msg = _int(fields, 0) or 0
+                    msg = int_field(fields, 0) or 0
                     with self.wire.lock:
                         if upward:
                             sec = fields[5] if msg == REQ_MKT_DATA and len(fields) > 5 else ""
                             self.wire.sent.append((now, msg, sec))
-                        elif msg == ERR_MSG and (code := _int(fields, 3)) is not None:
+                        elif msg == ERR_MSG and (code := int_field(fields, 3)) is not None:
                             self.wire.errors.append((now, code))
         except OSError:
             pass

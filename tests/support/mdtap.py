@@ -37,7 +37,7 @@ class TapSession:
             return self.requested - self.ended
 
 
-def _frames(buf: bytearray) -> list[list[str]]:
+def frames(buf: bytearray) -> list[list[str]]:
     """Cut every complete message off ``buf`` and return their fields."""
     out = []
     while len(buf) >= 4:
@@ -50,7 +50,8 @@ def _frames(buf: bytearray) -> list[list[str]]:
     return out
 
 
-def _int(fields: list[str], i: int) -> int | None:
+def int_field(fields: list[str], i: int) -> int | None:
+    """Field ``i`` of a message as an int; ``None`` when missing or not a number."""
     try:
         return int(fields[i])
     except (IndexError, ValueError):
@@ -106,7 +107,7 @@ class MarketDataTap:
                     cut = min(prefix_left, len(buf))
                     del buf[:cut]
                     prefix_left -= cut
-                for fields in _frames(buf):
+                for fields in frames(buf):
                     if first:
                         first = False
                         continue
@@ -125,18 +126,18 @@ class MarketDataTap:
 
     @staticmethod
     def _read(session: TapSession, fields: list[str], upward: bool) -> None:
-        msg = _int(fields, 0)
+        msg = int_field(fields, 0)
         with session.lock:
             if upward and msg == START_API:
-                session.client_id = _int(fields, 2)
-            elif upward and msg == REQ_MKT_DATA and (req := _int(fields, 2)) is not None:
+                session.client_id = int_field(fields, 2)
+            elif upward and msg == REQ_MKT_DATA and (req := int_field(fields, 2)) is not None:
                 session.requested.add(req)
                 session.ended.discard(req)
             elif (msg == (CANCEL_MKT_DATA if upward else TICK_SNAPSHOT_END)) and (
-                req := _int(fields, 2)
+                req := int_field(fields, 2)
             ) is not None:
                 session.ended.add(req)
-            elif not upward and msg == ERR_MSG and _int(fields, 3) in REFUSALS:
-                req = _int(fields, 2)
+            elif not upward and msg == ERR_MSG and int_field(fields, 3) in REFUSALS:
+                req = int_field(fields, 2)
                 if req is not None and req in session.requested:
                     session.ended.add(req)
