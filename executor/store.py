@@ -181,14 +181,18 @@ class ExecutorStore:
         message: str = "",
         perm_id: int | None = None,
     ) -> bool:
-        """Record an IB order status; returns True when it changed anything."""
+        """Record an IB order status; returns True when it changed anything. The filled quantity never goes
+        down: a status that carries no fills (ib_async builds a completed order's with ``filled`` 0) keeps
+        the fills, remaining and average price already recorded."""
         now = utcnow_iso()
+        o = orders.c
         with self.engine.begin() as conn:
-            cur = conn.execute(
-                select(orders.c.status, orders.c.filled, orders.c.perm_id).where(orders.c.intent_key == key)
-            ).first()
+            columns = (o.status, o.filled, o.remaining, o.avg_fill_price, o.perm_id)
+            cur = conn.execute(select(*columns).where(o.intent_key == key)).first()
             if cur is None:
                 return False
+            if cur.filled and filled < cur.filled:
+                filled, remaining, avg_price = cur.filled, cur.remaining, cur.avg_fill_price
             if cur.status == status and cur.filled == filled and (not perm_id or cur.perm_id == perm_id):
                 return False
             conn.execute(
