@@ -17,7 +17,7 @@ from typing import Any
 from ib_async import IB, CommissionReport, Contract, Fill, LimitOrder, Trade
 from sqlalchemy import text
 
-from executor.combo import bag_contract, filled_units, is_combo, net_price, short_name
+from executor.combo import Executed, bag_contract, filled_units, is_combo, net_price, short_name
 from executor.guards import Coverage, naked_call_reason, roll_shape_reason
 from executor.lifecycle import AtTws, resolve
 from executor.pricing import intent_limit, quote_legs
@@ -95,8 +95,9 @@ class Executor(Component):
             if trade is not None and order_row is None:
                 self._adopt(intent, trade)
                 order_row = self.store.order_for(key)
+            executed = [Executed.of(f) for f in fills]
             tws = AtTws(
-                filled=filled_units(intent, fills),
+                filled=filled_units(intent, executed),
                 open_status=trade.orderStatus.status if trade is not None and not trade.isDone() else None,
                 completed_status=done.orderStatus.status if done is not None else None,
             )
@@ -107,7 +108,7 @@ class Executor(Component):
                 if self.store.set_intent(key, S.APPROVED, verdict.reason, only_from=(S.PLACING, S.WORKING)):
                     self.log.warning("intent %s: %s", key, verdict.reason)
             elif verdict.status is S.FILLED and order_row is not None:
-                self.store.update_status(key, OrderStatus.FILLED, tws.filled, 0, net_price(intent, fills),
+                self.store.update_status(key, OrderStatus.FILLED, tws.filled, 0, net_price(intent, executed),
                                          "filled while the executor was away")  # fmt: skip
                 self.store.set_intent(key, S.FILLED, verdict.reason)
             elif (verdict.status is not S.WORKING or intent.status is S.PLACING) and self.store.set_intent(

@@ -13,6 +13,7 @@ commission and is not a position), and works out from them how many combos fille
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ib_async import ComboLeg, Contract, Fill
@@ -42,30 +43,50 @@ def bag_contract(intent: Intent) -> Contract:
     )
 
 
-def filled_units(intent: Intent, fills: Iterable[Fill]) -> float:
-    """Units of ``intent``'s order executed, from its fills: a single leg's shares of its own contract; a
-    combo's from its first leg (that leg's shares ÷ its ratio; the BAG's own execution is not counted)."""
-    first = intent.legs[0] if intent.legs else None
-    con_id = first.con_id if first is not None else intent.con_id
-    ratio = first.ratio if first is not None and first.ratio > 0 else 1
-    return sum(float(f.execution.shares) for f in fills if f.contract.conId == con_id) / ratio
+@dataclass(frozen=True)
+class Executed:
+    """One execution of a leg: its contract's ``con_id``, IB's ``side`` (``BOT`` / ``SLD``), ``shares``
+    (contracts for an option) and ``price`` in dollars per share."""
+
+    con_id: int
+    side: str
+    shares: float
+    price: float
+
+    @classmethod
+    def of(cls, fill: Fill) -> Executed:
+        """From an ib_async ``Fill``."""
+        e = fill.execution
+        return cls(int(fill.contract.conId), str(e.side), float(e.shares), float(e.price))
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Executed:
+        """From a ``fills`` row (``con_id``, ``side``, ``quantity``, ``price``)."""
+        return cls(int(row["con_id"]), str(row["side"]), float(row["quantity"]), float(row["price"]))
 
 
-def net_price(intent: Intent, fills: Sequence[Fill]) -> float | None:
-    """Average price per unit of ``intent``'s order from its fills: a single leg's average price; a combo's
-    net price per share, IB's way (bought legs +, sold legs −: a roll for a credit is negative)."""
-    if not fills:
+def filled_units(intent: Intent, done: Iterable[Executed]) -> float:
+    """Units of ``intent``'s order executed: a single leg's shares of its own contract; a combo's complete
+    units, the least over its legs of that leg's shares ÷ its ratio (the BAG's own execution is not
+    counted), so a combo whose second leg's report has not arrived yet counts 0."""
+    done = list(done)
+    legs = [(leg.con_id, leg.ratio if leg.ratio > 0 else 1) for leg in intent.legs] or [(intent.con_id, 1)]
+    return min(sum(x.shares for x in done if x.con_id == con_id) / ratio for con_id, ratio in legs)
+
+
+def net_price(intent: Intent, done: Sequence[Executed]) -> float | None:
+    """Average price per unit of ``intent``'s order: a single leg's average price; a combo's net price per
+    share, IB's way (bought legs +, sold legs −: a roll for a credit is negative). ``None``: nothing
+    executed (or, for a combo, no complete unit yet)."""
+    if not done:
         return None
     if not is_combo(intent):
-        shares = sum(float(f.execution.shares) for f in fills)
-        return sum(float(f.execution.shares) * f.execution.price for f in fills) / shares if shares else None
-    units = filled_units(intent, fills)
+        shares = sum(x.shares for x in done)
+        return sum(x.shares * x.price for x in done) / shares if shares else None
+    units = filled_units(intent, done)
     if units <= 0:
         return None
-    total = sum(
-        (1 if f.execution.side == BOUGHT else -1) * float(f.execution.shares) * f.execution.price
-        for f in fills
-    )
+    total = sum((1 if x.side == BOUGHT else -1) * x.shares * x.price for x in done)
     return round(total / units, 9) + 0.0
 
 

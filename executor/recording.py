@@ -19,7 +19,7 @@ from typing import Any
 
 from ib_async import CommissionReport, Fill, Trade
 
-from executor.combo import roll_fill_text
+from executor.combo import Executed, filled_units, net_price, roll_fill_text
 from executor.lifecycle import rejection_reason
 from executor.store import ExecutorStore
 from shared.db import parse_ts, utcnow
@@ -83,9 +83,13 @@ class OrderBook:
         if not changed:
             return
         if st.status == OrderStatus.FILLED:
-            self.store.set_intent(
-                key, S.FILLED, filled_reason(st.filled, st.avgFillPrice, trade.contract.secType)
+            why = (
+                filled_reason(st.filled, st.avgFillPrice, trade.contract.secType)
+                if st.filled > 0
+                else "filled at TWS (found among the day's completed orders)"
             )
+            self.store.set_intent(key, S.FILLED, why)
+            self.settle_totals(key)
             self.alert_fills()
         elif st.status in DONE_ORDER_STATUSES:
             reason = rejection_reason(last.errorCode if last is not None else None, message)
@@ -115,7 +119,25 @@ class OrderBook:
             self.log.info(
                 "fill %s: %s %g %s @ %.2f", e.execId, e.side, e.shares, fill.contract.localSymbol, e.price
             )
+            self.settle_totals(key)
         return new
+
+    def settle_totals(self, key: str) -> None:
+        """Raise the order's filled quantity and average price to what its recorded fills add up to.
+
+        TWS's order status usually says it first, but not on every path: a completed order as ib_async
+        reports it after a restart says ``Filled`` with 0 filled, and its executions can be reported after
+        it. Whichever comes last, the order row ends with the fills' figures (it never goes down)."""
+        intent, row = self.store.intent(key), self.store.order_for(key)
+        if intent is None or row is None:
+            return
+        done = [Executed.from_row(r) for r in self.store.fills_of(key)]
+        units = filled_units(intent, done)
+        recorded = float(row["filled"] or 0.0)
+        if units > recorded + 1e-9 or (units > 0 and row["avg_fill_price"] is None):
+            remaining = max(float(intent.quantity) - units, 0.0)
+            price = net_price(intent, done)
+            self.store.update_status(key, str(row["status"]), max(units, recorded), remaining, price, "fills")
 
     def record_commission(self, report: CommissionReport) -> None:
         """Attach IB's commission report (dollars) to its execution."""

@@ -77,6 +77,12 @@ class ExecutorStore:
             rows = conn.execute(select(intents).where(intents.c.status.in_(statuses))).all()
             return [self._intent(conn, r) for r in rows]
 
+    def intent(self, key: str) -> Intent | None:
+        """The intent ``key`` with its legs (``None``: no such intent)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(intents).where(intents.c.key == key)).first()
+            return self._intent(conn, row) if row else None
+
     def order_legs_of(self, intent_key: str) -> list[Leg]:
         """The legs recorded with an intent's order (``order_legs``, in leg order; empty: none)."""
         ol = order_legs.c
