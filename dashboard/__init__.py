@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -31,6 +33,20 @@ _SECURITY_HEADERS = {
 }
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per app rather than on every
+    request (the secret key does not change while the app runs)."""
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """The app's serializer (``None`` without a secret key, as Flask's own)."""
+        cached: URLSafeTimedSerializer | None = app.extensions.get("thetawheel.session_serializer")
+        if cached is None:
+            cached = super().get_signing_serializer(app)
+            if cached is not None:
+                app.extensions["thetawheel.session_serializer"] = cached
+        return cached
+
+
 def create_app(config: Config, engine: Engine, *, secret_key: str | None = None) -> Flask:
     """Build the dashboard app over ``engine``.
 
@@ -50,6 +66,7 @@ def create_app(config: Config, engine: Engine, *, secret_key: str | None = None)
         REFRESH_SECONDS=config.settings.DASHBOARD_REFRESH_SECONDS,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = SessionCookies()
     install(app, config, engine)
     security.install(app, config.settings)  # before the blueprints: their ids use its converter
     login.install(app)  # before CSRF: a request without the login is refused as such
@@ -69,10 +86,14 @@ def create_app(config: Config, engine: Engine, *, secret_key: str | None = None)
 
     @app.after_request
     def _headers(response: Any) -> Any:
+        present = {name.lower() for name, _ in response.headers.items()}  # one pass, not one per header
         for name, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.path.startswith("/api/") or response.mimetype == "text/html":
-            response.headers.setdefault("Cache-Control", "no-store")
+            if name.lower() not in present:
+                response.headers.add(name, value)
+        if "cache-control" not in present and (
+            request.path.startswith("/api/") or response.mimetype == "text/html"
+        ):
+            response.headers.add("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(CSRFError)
