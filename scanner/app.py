@@ -22,6 +22,7 @@ from sqlalchemy import insert, select, update
 
 from scanner.chain import Pacing, read_options
 from scanner.earnings import EarningsCalendar
+from scanner.fanout import for_each
 from scanner.history import BarCache, HistoryReader
 from scanner.historyrules import apply_history_rules
 from scanner.holdings import Holding
@@ -202,83 +203,101 @@ class Scanner(Component):
     async def _scan_puts(
         self, scan_id: int, today: date, holdings: dict[str, Holding], tally: ScanTally
     ) -> None:
-        """Puts of the universe's symbols, except those holding at least one lot of shares."""
-        for symbol in self.strategy.universe.symbols:
-            if self.stop_event.is_set():
-                return
-            self._step(scan_id, symbol)
-            held = holdings.get(symbol)
-            if held is not None and held.blocks_puts:
-                tally.skip(symbol, Right.PUT, f"{held.shares:g} shares held, no new puts (calls instead)")
-                continue
-            rules = self.strategy.put_rules(symbol)
-            read = await read_options(
-                self.ib, symbol, Right.PUT, rules, today, self.pacing, scan=self.strategy.scan
-            )
-            tally.count(symbol, Right.PUT, read)
-            if read is None:
-                self.log.warning("%s: unknown symbol (IB 200: no security definition) — skipped", symbol)
-                continue
-            tally.rules[(symbol, Right.PUT)] = rules
-            tally.reads[(symbol, Right.PUT)] = read
-            puts = [screen_put(q, rules, today) for q in read.quotes]
-            if puts:
-                puts = await self._history_rules(symbol, Right.PUT, rules, today, puts, tally)
-            tally.screened.extend(puts)
+        """Puts of the universe's symbols, except those holding at least one lot of shares
+        (``scan.concurrent_symbols`` at once; each symbol gathers into its own tally, merged in the
+        universe's order)."""
+        symbols = self.strategy.universe.symbols
+        parts = [ScanTally() for _ in symbols]
+
+        async def one(i: int) -> None:
+            if not self.stop_event.is_set():
+                await self._put_symbol(scan_id, symbols[i], today, holdings.get(symbols[i]), parts[i])
+
+        await for_each(range(len(symbols)), self.strategy.scan.concurrent_symbols, one)
+        for part in parts:
+            tally.merge(part)
+
+    async def _put_symbol(
+        self, scan_id: int, symbol: str, today: date, held: Holding | None, tally: ScanTally
+    ) -> None:
+        """Read and screen one symbol's puts into ``tally``."""
+        self._step(scan_id, symbol)
+        if held is not None and held.blocks_puts:
+            tally.skip(symbol, Right.PUT, f"{held.shares:g} shares held, no new puts (calls instead)")
+            return
+        rules = self.strategy.put_rules(symbol)
+        scan = self.strategy.scan
+        read = await read_options(self.ib, symbol, Right.PUT, rules, today, self.pacing, scan=scan)
+        tally.count(symbol, Right.PUT, read)
+        if read is None:
+            self.log.warning("%s: unknown symbol (IB 200: no security definition) — skipped", symbol)
+            return
+        tally.rules[(symbol, Right.PUT)] = rules
+        tally.reads[(symbol, Right.PUT)] = read
+        puts = [screen_put(q, rules, today) for q in read.quotes]
+        if puts:
+            puts = await self._history_rules(symbol, Right.PUT, rules, today, puts, tally)
+        tally.screened.extend(puts)
 
     async def _scan_calls(
         self, scan_id: int, today: date, holdings: dict[str, Holding], tally: ScanTally
     ) -> None:
-        """Covered calls of every symbol with at least one uncovered lot of shares."""
-        for symbol, held in holdings.items():
-            if self.stop_event.is_set():
-                return
-            lots = held.uncovered_lots
-            if lots >= 1 and held.cost_basis is not None:
-                self._step(scan_id, symbol)
-            if lots < 1:
-                if held.blocks_puts:
-                    tally.skip(
-                        symbol,
-                        Right.CALL,
-                        f"{held.shares:g} shares, all covered ({held.short_calls:g} short calls, "
-                        f"{held.pending_calls:g} in active sell_call intents)",
-                    )
-                continue
-            if held.cost_basis is None:
-                self.log.warning("%s: %g shares held but no cost basis known — no calls", symbol, held.shares)
-                tally.skip(symbol, Right.CALL, "no cost basis (no open cycle, no average cost), no calls")
-                continue
-            rules = self.strategy.call_rules(symbol)
-            floor = held.cost_basis if rules.strike_at_or_above_cost_basis else None
-            self.log.info(
-                "%s: %g shares, %d uncovered lot(s), cost basis %.2f (%s)",
-                symbol,
-                held.shares,
-                lots,
-                held.cost_basis,
-                held.cost_basis_source,
-            )
-            read = await read_options(
-                self.ib,
-                symbol,
-                Right.CALL,
-                rules,
-                today,
-                self.pacing,
-                min_strike=floor,
-                scan=self.strategy.scan,
-            )
-            tally.count(symbol, Right.CALL, read)
-            if read is None:
-                self.log.warning("%s: shares held but unknown to TWS (IB 200) — skipped", symbol)
-                continue
-            tally.rules[(symbol, Right.CALL)] = rules
-            tally.reads[(symbol, Right.CALL)] = read
-            calls = [screen_call(q, rules, today, held.cost_basis) for q in read.quotes]
-            if calls:
-                calls = await self._history_rules(symbol, Right.CALL, rules, today, calls, tally)
-            tally.screened.extend(calls)
+        """Covered calls of every symbol with at least one uncovered lot of shares (concurrently, as
+        :meth:`_scan_puts`)."""
+        held = list(holdings.items())
+        parts = [ScanTally() for _ in held]
+
+        async def one(i: int) -> None:
+            if not self.stop_event.is_set():
+                await self._call_symbol(scan_id, *held[i], today, parts[i])
+
+        await for_each(range(len(held)), self.strategy.scan.concurrent_symbols, one)
+        for part in parts:
+            tally.merge(part)
+
+    async def _call_symbol(
+        self, scan_id: int, symbol: str, held: Holding, today: date, tally: ScanTally
+    ) -> None:
+        """Read and screen the covered calls of one symbol's uncovered lots into ``tally``."""
+        lots = held.uncovered_lots
+        if lots >= 1 and held.cost_basis is not None:
+            self._step(scan_id, symbol)
+        if lots < 1:
+            if held.blocks_puts:
+                tally.skip(
+                    symbol,
+                    Right.CALL,
+                    f"{held.shares:g} shares, all covered ({held.short_calls:g} short calls, "
+                    f"{held.pending_calls:g} in active sell_call intents)",
+                )
+            return
+        if held.cost_basis is None:
+            self.log.warning("%s: %g shares held but no cost basis known — no calls", symbol, held.shares)
+            tally.skip(symbol, Right.CALL, "no cost basis (no open cycle, no average cost), no calls")
+            return
+        rules = self.strategy.call_rules(symbol)
+        floor = held.cost_basis if rules.strike_at_or_above_cost_basis else None
+        self.log.info(
+            "%s: %g shares, %d uncovered lot(s), cost basis %.2f (%s)",
+            symbol,
+            held.shares,
+            lots,
+            held.cost_basis,
+            held.cost_basis_source,
+        )
+        read = await read_options(
+            self.ib, symbol, Right.CALL, rules, today, self.pacing, min_strike=floor, scan=self.strategy.scan
+        )
+        tally.count(symbol, Right.CALL, read)
+        if read is None:
+            self.log.warning("%s: shares held but unknown to TWS (IB 200) — skipped", symbol)
+            return
+        tally.rules[(symbol, Right.CALL)] = rules
+        tally.reads[(symbol, Right.CALL)] = read
+        calls = [screen_call(q, rules, today, held.cost_basis) for q in read.quotes]
+        if calls:
+            calls = await self._history_rules(symbol, Right.CALL, rules, today, calls, tally)
+        tally.screened.extend(calls)
 
     def _mark_unaffordable(self, tally: ScanTally) -> None:
         """Fail the puts whose collateral the per-symbol risk limit cannot take (:mod:`scanner.sizing`)."""

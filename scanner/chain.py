@@ -45,6 +45,8 @@ IV_OVER_RV = 1.15
 DEFAULT_IV_GUESS = 0.30
 #: Seconds to wait for free market-data lines before the symbol is given up for this scan.
 LINE_WAIT_SECONDS = 60.0
+#: Fewest lines a quote batch waits for when fewer are free (another symbol holds the rest).
+MIN_BATCH_LINES = 10
 
 
 @dataclass
@@ -161,11 +163,18 @@ def _quote(t: Ticker, symbol: str, spot: float, right: Right) -> OptionQuote:
 async def _read_quotes(
     ib: IB, contracts: list[Contract], symbol: str, spot: float, right: Right, lines: LineBudget
 ) -> list[OptionQuote]:
-    """Stream the contracts in batches that fit the line budget; cancel each batch before the next."""
+    """Stream the contracts in batches that fit the line budget; cancel each batch before the next.
+
+    A batch takes the lines free now (up to the whole budget), or waits for :data:`MIN_BATCH_LINES` of
+    them: symbols read at once (``scan.concurrent_symbols``) share the budget instead of queueing for
+    all of it. Quotes come back in the order of ``contracts``."""
     quotes: list[OptionQuote] = []
-    size = lines.capacity
-    for start in range(0, len(contracts), size):
+    start = 0
+    while start < len(contracts):
+        rest = len(contracts) - start
+        size = min(rest, max(lines.free, min(rest, MIN_BATCH_LINES, lines.capacity)))
         batch = contracts[start : start + size]
+        start += size
         async with lines.hold(len(batch), LINE_WAIT_SECONDS):
             tickers = [ib.reqMktData(c, "101", False, False) for c in batch]
             try:

@@ -60,6 +60,19 @@ class ScanTally:
                 rows.append(SymbolScan(symbol, right, note=f"not read: {why}").row(scan_id))
         return rows
 
+    def merge(self, other: ScanTally) -> None:
+        """Add what ``other`` gathered (one symbol read on its own, :meth:`scanner.app.Scanner.scan`)
+        after what this tally holds."""
+        self.screened.extend(other.screened)
+        self.rules.update(other.rules)
+        self.notes.extend(other.notes)
+        self.symbols |= other.symbols
+        self.checked += other.checked
+        self.history.update(other.history)
+        self.history_notes.update(other.history_notes)
+        self.reads.update(other.reads)
+        self.skipped.update(other.skipped)
+
     def count(self, symbol: str, right: Right, read: ChainRead | None) -> None:
         """Count a chain read (``None``: TWS does not know the symbol, IB 200) and keep its note."""
         if read is None:

@@ -189,7 +189,10 @@ class ScanRules(_Strict):
     of a session runs ``first_scan_after_open_minutes`` after the open, then every
     ``schedule.scan_interval_seconds`` in regular hours; outside them one ``preview`` scan (stale quotes,
     labelled as such) when ``preview_outside_hours``. ``history_days``: calendar days of daily bars kept
-    for IV rank and the technicals (52 weeks + the 200-day SMA's start).
+    for IV rank and the technicals (52 weeks + the 200-day SMA's start). ``concurrent_symbols``: symbols
+    read at once, so that one symbol's requests go out while another's quotes are awaited (IB's message
+    budget, not the round trips, then paces the scan; the market-data lines stay shared within the
+    scanner's budget).
     """
 
     max_expiries: int = Field(0, ge=0, le=60)
@@ -198,6 +201,7 @@ class ScanRules(_Strict):
     first_scan_after_open_minutes: int = Field(15, ge=0, le=390)
     preview_outside_hours: bool = True
     history_days: int = Field(400, ge=30, le=3650)
+    concurrent_symbols: int = Field(3, ge=1, le=8)
 
 
 class OrderRules(_Strict):
