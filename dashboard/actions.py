@@ -148,6 +148,15 @@ def _check(conn: Any, opp: Row | None, opportunity_id: int, quantity: int) -> In
             "opportunity_id",
             intent_key=active["key"],
         )
+    pos = s.positions.c
+    held = conn.execute(select(pos.quantity).where(pos.con_id == opp["con_id"], pos.quantity != 0)).scalar()
+    if held is not None:
+        raise ActionError(
+            409,
+            f"{opp['local_symbol']} is already held ({held:g} contracts): the page offers no Approve on a "
+            "contract in the positions; sell a different strike or expiry",
+            "opportunity_id",
+        )
     rejected = rejection(conn, opp["con_id"])
     if rejected:
         raise ActionError(
@@ -181,10 +190,10 @@ def approve_opportunity(
     A CSP opportunity becomes a ``sell_put`` intent, a CC one a ``sell_call``. ``quantity`` ``None``
     means :func:`dashboard.coverage.default_quantity` (``contracts`` is the strategy's
     ``orders.contracts``). The limit floor is the opportunity's bid: the executor never sells below it.
-    Raises :class:`ActionError` (404 unknown; 409 stale scan, active intent on the contract, a contract
-    the user rejected, a covered call larger than the uncovered shares, or a refusal of ``gate``, the
-    risk gate: the pages and the API always pass one); on any error nothing is written. Returns the new
-    intent row.
+    Raises :class:`ActionError` (404 unknown; 409 stale scan, active intent on the contract, the contract
+    already held (in the positions), a contract the user rejected, a covered call larger than the
+    uncovered shares, or a refusal of ``gate``, the risk gate: the pages and the API always pass one); on
+    any error nothing is written. Returns the new intent row.
     """
     o, i = s.opportunities.c, s.intents.c
     with engine.begin() as conn:
@@ -224,6 +233,7 @@ def approve_opportunity(
             rules += [o.max_contracts >= qty, fits_guard(opp["symbol"], qty)]
         guard = and_(
             ~exists().where(i.con_id == opp["con_id"], i.status.in_(ACTIVE_STATUS_VALUES)),
+            ~exists().where(s.positions.c.con_id == opp["con_id"], s.positions.c.quantity != 0),
             exists().where(*rules),
             halt_guard(),
             rejected_guard(opp["con_id"], market_today(conn)),

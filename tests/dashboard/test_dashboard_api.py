@@ -190,3 +190,21 @@ def test_opportunities_explain_the_symbols_passed_over(live: Live, http: request
     assert body["symbols"][0]["next_earnings"] == "2026-12-20"
     page = http.get(f"{live.url}/opportunities", timeout=5).text
     assert 'id="scan-symbols"' in page and "no candidate: earnings 30, iv_rank 30" in page
+
+
+def test_a_contract_already_held_is_not_approved_again(live: Live, http: requests.Session) -> None:
+    """The page shows no Approve on a contract in the positions; a stale page or a script posting the
+    approval anyway gets a 409 naming it, and nothing is written."""
+    with live.engine.begin() as conn:
+        conn.execute(
+            s.positions.insert().values(
+                con_id=700003, account="DU1234567", symbol="KO", sec_type="OPT",
+                local_symbol="KO    261218P00062500", expiry="20261218", strike=62.5, right="P",
+                multiplier=100, quantity=-1, avg_cost=72.0, updated_at="2026-12-03T15:00:00+00:00",
+            )
+        )  # fmt: skip
+    before = _intent_count(live)
+    resp = _approve(live, http, OPP_KO, {"quantity": 1}, _token(live, http))
+    assert resp.status_code == 409 and resp.json()["field"] == "opportunity_id"
+    assert "KO    261218P00062500 is already held (-1 contracts)" in resp.json()["error"]
+    assert _intent_count(live) == before
