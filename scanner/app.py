@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 
-from scanner.chain import Pacing, read_options
+from scanner.chain import ChainRead, Pacing, read_options
 from scanner.earnings import EarningsCalendar
 from scanner.fanout import for_each
 from scanner.history import BarCache, HistoryReader
@@ -228,16 +228,31 @@ class Scanner(Component):
         rules = self.strategy.put_rules(symbol)
         scan = self.strategy.scan
         read = await read_options(self.ib, symbol, Right.PUT, rules, today, self.pacing, scan=scan)
-        tally.count(symbol, Right.PUT, read)
         if read is None:
             self.log.warning("%s: unknown symbol (IB 200: no security definition) — skipped", symbol)
+        screened = [screen_put(q, rules, today) for q in read.quotes] if read else []
+        await self._gather(symbol, Right.PUT, rules, today, read, screened, tally)
+
+    async def _gather(
+        self,
+        symbol: str,
+        right: Right,
+        rules: EntryRules,
+        today: date,
+        read: ChainRead | None,
+        screened: list[Screened],
+        tally: ScanTally,
+    ) -> None:
+        """Count one symbol's chain read into ``tally`` (``None``: unknown to TWS) and add its screened
+        contracts after the rules that need history."""
+        tally.count(symbol, right, read)
+        if read is None:
             return
-        tally.rules[(symbol, Right.PUT)] = rules
-        tally.reads[(symbol, Right.PUT)] = read
-        puts = [screen_put(q, rules, today) for q in read.quotes]
-        if puts:
-            puts = await self._history_rules(symbol, Right.PUT, rules, today, puts, tally)
-        tally.screened.extend(puts)
+        tally.rules[(symbol, right)] = rules
+        tally.reads[(symbol, right)] = read
+        if screened:
+            screened = await self._history_rules(symbol, right, rules, today, screened, tally)
+        tally.screened.extend(screened)
 
     async def _scan_calls(
         self, scan_id: int, today: date, holdings: dict[str, Holding], tally: ScanTally
@@ -288,16 +303,11 @@ class Scanner(Component):
         read = await read_options(
             self.ib, symbol, Right.CALL, rules, today, self.pacing, min_strike=floor, scan=self.strategy.scan
         )
-        tally.count(symbol, Right.CALL, read)
         if read is None:
             self.log.warning("%s: shares held but unknown to TWS (IB 200) — skipped", symbol)
-            return
-        tally.rules[(symbol, Right.CALL)] = rules
-        tally.reads[(symbol, Right.CALL)] = read
-        calls = [screen_call(q, rules, today, held.cost_basis) for q in read.quotes]
-        if calls:
-            calls = await self._history_rules(symbol, Right.CALL, rules, today, calls, tally)
-        tally.screened.extend(calls)
+        basis = held.cost_basis
+        screened = [screen_call(q, rules, today, basis) for q in read.quotes] if read else []
+        await self._gather(symbol, Right.CALL, rules, today, read, screened, tally)
 
     def _mark_unaffordable(self, tally: ScanTally) -> None:
         """Fail the puts whose collateral the per-symbol risk limit cannot take (:mod:`scanner.sizing`)."""
