@@ -5,6 +5,13 @@ An ib_async client buys 200 KO shares (a universe symbol) and sells one KO call 
 100 PFE shares (not in the universe). The monitor records the positions; then the scanner's scan offers
 covered calls on both — one uncovered lot each, strikes at or above the shares' cost basis — and no new
 puts on KO, while the rest of the universe still gets its puts, ranked in the same scan.
+
+The simulator runs on the real date, so the call rules that depend on it are set for any day: the earnings
+rule is off (it removes every expiry of the DTE window for about five weeks before each report — PFE from
+2026-12-21 to 2027-01-26 — and is tested in test_scan_history.py), and so is the open-interest minimum, and
+the spread cap is 25 % of mid: PFE trades near $17 with $0.50 strikes, so its calls in the delta band cost
+$0.15-0.35 and quote one to three cents wide, and by the default 10 % cap they pass or fail with the second
+the quotes are read. Sampled over the simulator's next year these rules leave at least 3 PFE and 4 KO calls.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from waiting import wait_for
 
 from scanner.store import read_holdings
 from shared.db import make_engine, schema_ready
-from shared.schema import opportunities, positions, scans
+from shared.schema import opportunities, positions, scan_symbols, scans
 
 STRATEGY = """
 [universe]
@@ -32,7 +39,15 @@ symbols = ["KO", "AAPL"]
 monitor_interval_seconds = 2
 scan_interval_seconds = 600
 heartbeat_seconds = 2
+
+[calls]
+# on any date, at any second (see the module docstring): calls are offered whatever the earnings calendar
+# and the simulator's one-cent quotes on PFE's cheap calls
+avoid_earnings = false
+min_open_interest = 0
+max_spread_pct = 0.25
 """
+MAX_SPREAD = 0.25
 
 
 @pytest.fixture
@@ -75,6 +90,22 @@ def _held(engine: Engine) -> dict[tuple[str, str, str | None], float]:
             select(positions.c.symbol, positions.c.sec_type, positions.c.right, positions.c.quantity)
         )
     return {(r.symbol, r.sec_type, r.right): r.quantity for r in rows}
+
+
+def _symbol_rows(engine: Engine, scan_id: int, symbol: str) -> str:
+    """The scan's ``scan_symbols`` rows of ``symbol``: per right, what was read, the contracts each rule
+    removed and the note saying why there is no candidate (a failure's explanation)."""
+    c = scan_symbols.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(scan_symbols).where(c.scan_id == scan_id, c.symbol == symbol).order_by(c.right)
+        ).all()
+    lines = [
+        f"{r.symbol} {r.right}: {r.expiries} expiries, {r.contracts_checked} checked, "
+        f"{r.candidates} candidates; removed: {r.removed or '-'}; note: {r.note or '-'}"
+        for r in rows
+    ]
+    return "\n".join(lines) or f"no scan_symbols row for {symbol}"
 
 
 @pytest.mark.timeout(240)
@@ -122,7 +153,9 @@ def test_scanner_offers_covered_calls_on_held_shares(setup: tuple[Sim, Path, Eng
         assert holdings["KO"].uncovered_lots == 1 and holdings["PFE"].uncovered_lots == 1
         for symbol in ("KO", "PFE"):
             calls = [r for r in rows if r.symbol == symbol]
-            assert calls, f"no covered calls for {symbol}: {scan.detail}"
+            assert calls, (
+                f"no covered calls for {symbol}:\n{_symbol_rows(engine, scan.id, symbol)}\n{scan.detail}"
+            )
             basis = holdings[symbol].cost_basis
             assert basis is not None
             for r in calls:
@@ -131,6 +164,7 @@ def test_scanner_offers_covered_calls_on_held_shares(setup: tuple[Sim, Path, Eng
                 assert r.strike >= r.cost_basis
                 assert r.collateral == pytest.approx(r.cost_basis * 100)
                 assert 0.20 <= r.delta <= 0.35 and 21 <= r.dte <= 45 and r.annualized_return >= 0.05
+                assert r.credit >= 0.10 and r.spread_pct <= MAX_SPREAD + 1e-9
         # the cost basis is the price paid, commissions included (TWS's average cost or the wheel cycle)
         assert holdings["KO"].cost_basis == pytest.approx(ko_price, rel=0.02)
 
