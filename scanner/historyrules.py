@@ -168,7 +168,9 @@ def apply_history_rules(
     return out, _skipped(rules, history)
 
 
-#: Reason prefixes → the rule key used in ``scan_symbols.removed`` (first match wins).
+#: Reason prefixes → the rule key used in ``scan_symbols.removed`` (first match wins). A greek or an open
+#: interest that never arrived counts as ``no_data``, not as the rule it stops: "delta 12" must mean twelve
+#: deltas outside the band, not quotes TWS did not send in time.
 _RULE_PREFIXES: tuple[tuple[str, str], ...] = (
     ("earnings ", "earnings"),
     ("expiry ", "earnings"),
@@ -177,12 +179,12 @@ _RULE_PREFIXES: tuple[tuple[str, str], ...] = (
     ("close ", "sma200"),
     ("RSI", "rsi14"),
     ("delta", "delta"),
-    ("no delta", "delta"),
+    ("no delta", "no_data"),
     ("dte", "dte"),
     ("credit", "credit"),
     ("annualized return", "return"),
     ("open interest", "open_interest"),
-    ("no open interest", "open_interest"),
+    ("no open interest", "no_data"),
     ("spread", "spread"),
     ("no bid", "quote"),
     ("no ask", "quote"),

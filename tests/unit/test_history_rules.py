@@ -173,7 +173,8 @@ class TestCounts:
         ("reason", "rule"),
         [
             ("delta 0.14 < min 0.15", "delta"),
-            ("no delta", "delta"),
+            ("no delta", "no_data"),
+            ("no open interest", "no_data"),
             ("dte 50 > max 45", "dte"),
             ("open interest 12 < min 100", "open_interest"),
             ("spread 12.00% of mid > max 10.00%", "spread"),
