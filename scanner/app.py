@@ -384,7 +384,7 @@ class Scanner(Component):
                     symbols=len(tally.symbols),
                     contracts_checked=tally.checked,
                     candidates=len(ranked),
-                    detail="; ".join(tally.notes)[:2000],
+                    detail=tally.detail(),
                     progress="",
                 )
             )

@@ -14,7 +14,10 @@ from scanner.symbolscan import SymbolScan
 from shared.strategy import EntryRules
 from shared.trade import Right
 
-__all__ = ["ScanTally"]
+__all__ = ["DETAIL_CHARS", "ScanTally"]
+
+#: Characters of ``scans.detail``, the scan's notes in one line.
+DETAIL_CHARS = 2000
 
 
 @dataclass
@@ -72,6 +75,19 @@ class ScanTally:
         self.history_notes.update(other.history_notes)
         self.reads.update(other.reads)
         self.skipped.update(other.skipped)
+
+    def detail(self, limit: int = DETAIL_CHARS) -> str:
+        """The scan's notes joined with ``"; "`` in at most ``limit`` characters: whole notes only, and when
+        some do not fit, how many were left out (each symbol's own row keeps them)."""
+        text = ""
+        for i, note in enumerate(self.notes):
+            more = f"; … {len(self.notes) - i} more notes in the symbols table"
+            joined = f"{text}; {note}" if text else note
+            last = i == len(self.notes) - 1
+            if len(joined) + (0 if last else len(more)) > limit:
+                return (text + more if text else more[2:])[:limit]
+            text = joined
+        return text
 
     def count(self, symbol: str, right: Right, read: ChainRead | None) -> None:
         """Count a chain read (``None``: TWS does not know the symbol, IB 200) and keep its note."""

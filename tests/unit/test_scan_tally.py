@@ -27,3 +27,13 @@ def test_a_symbol_read_for_one_right_and_skipped_for_the_other_gets_both_rows() 
     tally.skip("KO", Right.CALL, "no cost basis (no open cycle, no average cost), no calls")
     rows = tally.symbol_rows(scan_id=1)
     assert [(r["symbol"], r["right"]) for r in rows] == [("KO", "C")]
+
+
+def test_the_scan_detail_keeps_whole_notes_and_counts_those_left_out() -> None:
+    tally = ScanTally(notes=[f"SYM{i}: no expiry in the DTE window" for i in range(100)])
+    detail = tally.detail(200)
+    assert len(detail) <= 200 and detail.startswith("SYM0: no expiry in the DTE window; SYM1:")
+    kept = detail.split("; … ")[0].split("; ")
+    assert all(n.endswith("window") for n in kept)
+    assert detail.endswith(f"… {100 - len(kept)} more notes in the symbols table")
+    assert ScanTally(notes=["a", "b"]).detail(200) == "a; b"
