@@ -101,9 +101,9 @@ class PricePath:
         sessions: SessionTable,
         jumps: dict[date, float] | None = None,
     ) -> None:
-        """``jumps``: session date -> stdev (fraction) of an extra log-price gap at that session's open (an
-        earnings reaction; only on sessions past the real data).  The close keeps its usual draw, so the
-        closes (and every later session) do not depend on the jumps: the gap is faded intraday."""
+        """``jumps``: session date -> stdev (fraction) of an extra log-price move at that session's open (an
+        earnings reaction; only on sessions past the real data). The move lasts: that session's close and
+        every later one carry it, as the market re-prices the stock on the report."""
         self.idx, self.seed, self.real, self.sigma, self.avg_volume = sym_index, seed, real, sigma, avg_volume
         self.jumps = jumps or {}
         self.sessions = sessions
@@ -133,8 +133,8 @@ class PricePath:
             prev = self._closes[-1]
             js = self.jumps.get(self.sessions.dates[j], 0.0)
             jump = js * unit_normal(self.seed, self.idx, ordinal, 2) - 0.5 * js * js if js else 0.0
-            self._opens.append(prev * math.exp(0.2 * sd * z1 + jump))  # the gap; closes stay as they were
-            self._closes.append(prev * math.exp(-0.5 * sd * sd + sd * z0))
+            self._opens.append(prev * math.exp(0.2 * sd * z1 + jump))  # the gap, and the jump on a report
+            self._closes.append(prev * math.exp(-0.5 * sd * sd + sd * z0 + jump))
 
     def close(self, i: int) -> float:
         """Close of session index i (raw, real where the data has it)."""

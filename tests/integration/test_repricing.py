@@ -90,31 +90,39 @@ def put_delta(ib: IB, contract: Any) -> float:
     return abs(float(ticker.modelGreeks.delta))
 
 
-def move_until(sim: Sim, ib: IB, ko: Any, put: Any, limit: float, low: int, high: int) -> tuple[float, float]:
-    """Move KO until the put's bid is ``low``..``high`` ticks under ``limit``; the put's quote then.
+def move_until(
+    sim: Sim, ib: IB, ko: Any, put: Any, limit: float, low: int, high: int, *, by_mid: bool = False
+) -> tuple[float, float]:
+    """Move KO until the put's bid (``by_mid``: its mid) is ``low``..``high`` ticks under ``limit``; the
+    put's quote then.
 
     Quickly (the order fills once it has rested ``--fill-delay`` at a marketable limit): the first move
     uses the put's delta, the next ones the slope the moves so far showed (a secant step), and only then
     cent by cent."""
+
+    def level(bid: float, ask: float) -> float:
+        return (bid + ask) / 2 if by_mid else bid
+
     bid, ask = quote(ib, put)
     spot = mid(*quote(ib, ko))
     assert spot is not None
-    target = limit - (low + high) / 2 * TICK  # the bid wanted
+    target = limit - (low + high) / 2 * TICK  # the bid (or mid) wanted
     slope = -put_delta(ib, put)  # d bid / d KO price
-    price, last_price, last_bid = spot, spot, bid
+    price, last_price, last_level = spot, spot, level(bid, ask)
     for _ in range(40):
-        gap = ticks(limit - bid)
+        gap = ticks(limit - level(bid, ask))
         if low <= gap <= high:
             break
-        step = (target - bid) / slope if slope < -0.01 else (0.01 if gap < low else -0.01)
+        now = level(bid, ask)
+        step = (target - now) / slope if slope < -0.01 else (0.01 if gap < low else -0.01)
         if abs(step) < 0.01:
             step = 0.01 if gap < low else -0.01
         price = round(price + step, 2)
         sim.post("/market/KO", {"price": price})
         bid, ask = quote(ib, put)
-        if price != last_price and bid != last_bid:
-            slope = (bid - last_bid) / (price - last_price)
-        last_price, last_bid = price, bid
+        if price != last_price and level(bid, ask) != last_level:
+            slope = (level(bid, ask) - last_level) / (price - last_price)
+        last_price, last_level = price, level(bid, ask)
     return bid, ask
 
 
@@ -205,16 +213,20 @@ def test_orders_step_towards_the_bid_in_place_and_are_cancelled_in_time(
                 .values(created_at=(utcnow() - timedelta(minutes=31)).isoformat())
             )
 
-        # A: placed at the mid, then KO up until A's bid is 4–5 ticks under its limit
+        # A: placed at the mid, then KO up until A's mid is 2–3 ticks under its limit: not marketable (the
+        # simulator fills a SELL once its limit ≤ mid + 0.2 × half-spread), and one or two 25 % steps to
+        # the bid from it (the bid is 2–3 ticks plus the half-spread under the limit)
         limit_a = initial_limit(*quote(observer, put_a))
         approve_intent(engine, "TW-REPRICE-A", put_a)
         placed_a = wait_for(
             "A's order at TWS", lambda: (r := order_row(engine, "TW-REPRICE-A")) and r.order_id and r,
             context=context,
         )  # fmt: skip
-        bid_a, ask_a = move_until(sim, observer, ko, put_a, limit_a, 4, 5)
+        bid_a, ask_a = move_until(sim, observer, ko, put_a, limit_a, 2, 3, by_mid=True)
         assert placed_a.limit_price == limit_a
-        assert 3 <= ticks(limit_a - bid_a) <= 6, f"A: limit {limit_a}, quote {bid_a}/{ask_a}"
+        mid_a, half_a = (bid_a + ask_a) / 2, (ask_a - bid_a) / 2
+        assert 2 <= ticks(limit_a - mid_a) <= 3, f"A: limit {limit_a}, quote {bid_a}/{ask_a}"
+        assert limit_a > mid_a + 0.2 * half_a, f"A marketable: limit {limit_a}, quote {bid_a}/{ask_a}"
         assert ticks(floor_b - quote(observer, put_b)[0]) >= 3
 
         # C: the deadline cancels it

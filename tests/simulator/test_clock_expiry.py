@@ -2,8 +2,10 @@
 
 Real parts: the simulator as a subprocess over TCP driven through its control interface, ib_async clients,
 the monitor as a process writing a real SQLite file. The market path is deterministic (seed 7), so the
-week of 2026-12-14 always closes with KO 86.19, PFE 16.74 and F 11.18 on Friday 2026-12-18 (a monthly
-expiry): the KO 84 put expires worthless, the PFE 20 put is assigned and the covered F 10 call is called away.
+week of 2026-12-14 always closes with KO 76.72, PFE 15.98 and F 8.22 on Friday 2026-12-18 (a monthly
+expiry): the KO 74.5 put expires worthless, the PFE 19 put is assigned and the covered F 7 call is called
+away. The tests pick those strikes from the model's own closes (:func:`listed`), so they follow a change of
+the path.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from simulator.clock import ET, SimClock, TradingHours, parse_time
 from simulator.expiry import settle_expiries
 from simulator.inbound import ContractReq, OrderReq
 from simulator.market import Market
+from simulator.market_types import OptionSpec
+
+FRIDAY = date(2026, 12, 18)
 
 
 def et(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
@@ -41,6 +46,17 @@ def wait(ib: IB, cond: Any, timeout: float = 6.0) -> bool:
     while time.monotonic() < end and not cond():
         ib.sleep(0.05)
     return bool(cond())
+
+
+def listed(
+    market: Market, symbol: str, right: str, *, at_most: float | None = None, at_least: float | None = None
+) -> OptionSpec:
+    """The listed 2026-12-18 option: highest strike ``<= at_most``, else the lowest ``>= at_least``."""
+    specs = market.find_options(symbol, "20261218", None, right)
+    if at_most is not None:
+        return max((s for s in specs if s.strike <= at_most), key=lambda s: s.strike)
+    assert at_least is not None
+    return min((s for s in specs if s.strike >= at_least), key=lambda s: s.strike)
 
 
 # ----------------------------------------------------------------------------- clock and hours (in-process)
@@ -95,31 +111,33 @@ def test_settlement_books_like_ib() -> None:
     clock = [et(2026, 12, 18, 10)]
     market = Market(clock=lambda: clock[0])
     broker = Broker(cash=100_000.0)
+    ko, pfe = market.closing_price("KO", FRIDAY), market.closing_price("PFE", FRIDAY)  # 76.72, 15.98
     specs = {
-        "ko_put": market.find_options("KO", "20261218", 84.0, "P")[0],  # OTM at 86.19: lapses
-        "pfe_put": market.find_options("PFE", "20261218", 20.0, "P")[0],  # ITM by 3.26: assigned
-        "ko_call": market.find_options("KO", "20261218", 85.0, "C")[0],  # long ITM by 1.19: exercised
+        "ko_put": listed(market, "KO", "P", at_most=ko - 2),  # 74.5, OTM by 2.22: lapses
+        "pfe_put": listed(market, "PFE", "P", at_least=pfe + 3),  # 19, ITM by 3.02: assigned
+        "ko_call": listed(market, "KO", "C", at_most=ko - 1),  # 75.5, long ITM by 1.22: exercised
     }
+    pfe_k, ko_k = specs["pfe_put"].strike, specs["ko_call"].strike
     for i, (name, spec) in enumerate(specs.items()):
         action = "BUY" if name == "ko_call" else "SELL"
         order, _ = broker.place(1, OrderReq(i + 1, ContractReq(), action, 2, "LMT", 1.0), spec, lambda s: 1.0)
         broker.fill(order, 1.0)
     cash = broker.cash
     when = clock[0] = et(2026, 12, 18, 16)
-    done = {s.spec.local_symbol: s for s in settle_expiries(broker, market, date(2026, 12, 18), when)}
+    done = {s.spec.local_symbol: s for s in settle_expiries(broker, market, FRIDAY, when)}
     assert {s.kind for s in done.values()} == {"expired", "assigned", "exercised"}
     ko_put, pfe_put, ko_call = (done[specs[k].local_symbol] for k in ("ko_put", "pfe_put", "ko_call"))
     assert ko_put.realized == pytest.approx(200 - 1.30) and not ko_put.executions
     assert pfe_put.realized == pytest.approx(200 - 1.30)
     assert ko_call.realized == pytest.approx(-200 - 1.30)
-    ko, pfe = market.stock("KO"), market.stock("PFE")
-    assert ko is not None and pfe is not None
-    assert broker.positions[pfe.con_id].qty == 200 and broker.positions[pfe.con_id].avg_cost == 20.0
-    assert broker.positions[ko.con_id].qty == 200 and broker.positions[ko.con_id].avg_cost == 85.0
+    ko_stk, pfe_stk = market.stock("KO"), market.stock("PFE")
+    assert ko_stk is not None and pfe_stk is not None
+    assert broker.positions[pfe_stk.con_id].qty == 200 and broker.positions[pfe_stk.con_id].avg_cost == pfe_k
+    assert broker.positions[ko_stk.con_id].qty == 200 and broker.positions[ko_stk.con_id].avg_cost == ko_k
     assert all(broker.positions[s.con_id].qty == 0 for s in specs.values())
-    assert broker.cash == pytest.approx(cash - 200 * 20.0 - 200 * 85.0)  # no commission on delivery
+    assert broker.cash == pytest.approx(cash - 200 * pfe_k - 200 * ko_k)  # no commission on delivery
     stock_leg = pfe_put.executions[1]
-    assert (stock_leg.side, stock_leg.shares, stock_leg.price, stock_leg.commission) == ("BOT", 200, 20.0, 0)
+    assert (stock_leg.side, stock_leg.shares, stock_leg.price, stock_leg.commission) == ("BOT", 200, pfe_k, 0)
     assert (stock_leg.order.order_id, stock_leg.order.order_ref, stock_leg.time) == (0, "", when)
     assert [e.side for e in ko_call.executions] == ["SLD", "BOT"]
 
@@ -180,15 +198,22 @@ def _sell(ib: IB, contract: Any) -> Trade:
 
 def test_one_week_put_expires_put_assigned_call_called_away(week: tuple[Sim, IB], tmp_path: Path) -> None:
     sim, ib = week
+    model = Market(clock=lambda: et(2026, 12, 14, 9, 45))  # the simulator's model at its start
+    close = {s: model.closing_price(s, FRIDAY) for s in ("KO", "PFE", "F")}  # 76.72, 15.98, 8.22
+    strikes = (
+        listed(model, "KO", "P", at_most=close["KO"] - 2),  # 74.5, OTM by 2.22: expires worthless
+        listed(model, "PFE", "P", at_least=close["PFE"] + 3),  # 19, ITM by 3.02: assigned
+        listed(model, "F", "C", at_most=close["F"] - 1),  # 7, ITM by 1.22: called away
+    )
+    pfe_k, f_k = strikes[1].strike, strikes[2].strike
+    pfe_sym, f_sym = (s.local_symbol.strip() for s in strikes[1:])
     monitor = Monitor(tmp_path, sim.port)
     try:
         [f] = ib.qualifyContracts(Stock("F", "SMART", "USD"))
         buy = ib.placeOrder(f, MarketOrder("BUY", 100))
         assert wait(ib, buy.isDone)
-        ko_put, pfe_put, f_call = ib.qualifyContracts(
-            Option("KO", "20261218", 84, "P", "SMART"),
-            Option("PFE", "20261218", 20, "P", "SMART"),
-            Option("F", "20261218", 10, "C", "SMART"),  # covered by the 100 F shares
+        ko_put, pfe_put, f_call = ib.qualifyContracts(  # the F call is covered by the 100 F shares
+            *(Option(s.symbol, s.expiry, s.strike, s.right, "SMART") for s in strikes)
         )
         sells = [_sell(ib, c) for c in (ko_put, pfe_put, f_call)]
         assert wait(ib, lambda: all(t.isDone() and t.fills for t in sells))
@@ -204,12 +229,12 @@ def test_one_week_put_expires_put_assigned_call_called_away(week: tuple[Sim, IB]
         # positions and portfolio, as TWS reports them after expiry
         assert wait(ib, lambda: {p.contract.symbol for p in ib.positions() if p.position} == {"PFE"})
         [pfe] = [p for p in ib.positions() if p.position]
-        assert (pfe.contract.secType, pfe.position, pfe.avgCost) == ("STK", 100, 20.0)
+        assert (pfe.contract.secType, pfe.position, pfe.avgCost) == ("STK", 100, pfe_k)
         assert {i.contract.symbol: i.position for i in ib.portfolio()} == {"PFE": 100}
         # cash: the put's strike paid, the call's strike received, no commission on delivery
-        assert state["cash"] == pytest.approx(cash_before - 20 * 100 + 10 * 100, abs=0.005)
-        # realized P&L: every premium, plus the F shares sold at 10
-        f_realized = 10 * 100 - f_cost
+        assert state["cash"] == pytest.approx(cash_before - pfe_k * 100 + f_k * 100, abs=0.005)
+        # realized P&L: every premium, plus the F shares sold at the call's strike
+        f_realized = f_k * 100 - f_cost
         total = sum(premium.values()) + f_realized
         assert state["realized_pnl"] == pytest.approx(total, abs=0.005)
         assert wait(ib, lambda: _value(ib, "RealizedPnL") == pytest.approx(total, abs=0.005))
@@ -221,17 +246,15 @@ def test_one_week_put_expires_put_assigned_call_called_away(week: tuple[Sim, IB]
             for x in ib.reqExecutions()
         )
         assert got == [
-            ("F", "SLD", 100, 10.0),
-            ("F     261218C00010000", "BOT", 1, 0.0),
-            ("PFE", "BOT", 100, 20.0),
-            ("PFE   261218P00020000", "BOT", 1, 0.0),
+            ("F", "SLD", 100, f_k),
+            (f_sym, "BOT", 1, 0.0),
+            ("PFE", "BOT", 100, pfe_k),
+            (pfe_sym, "BOT", 1, 0.0),
         ]  # today's only (the Monday trades are yesterday's news) and none for the lapsed KO put
         fills = {x.contract.localSymbol.strip(): x for x in ib.fills() if x.execution.orderId == 0}
         assert all(x.execution.orderRef == "" and x.commissionReport.commission == 0 for x in fills.values())
         assert all(x.execution.time == et(2026, 12, 18, 16) for x in fills.values())
-        assert fills["PFE   261218P00020000"].commissionReport.realizedPNL == pytest.approx(
-            premium["PFE   261218P00020000"]
-        )
+        assert fills[pfe_sym].commissionReport.realizedPNL == pytest.approx(premium[pfe_put.localSymbol])
         assert fills["F"].commissionReport.realizedPNL == pytest.approx(f_realized)
 
         # the service: the monitor's positions table follows the assignment
@@ -272,14 +295,18 @@ def test_no_fills_outside_regular_hours_and_day_orders_end_at_the_close() -> Non
 
 
 def test_early_assignment_of_deep_itm_calls_before_ex_dividend() -> None:
-    # KO goes ex-dividend ($0.485, projected from 2025) on Friday 2026-11-27; at Wednesday's close (84.32)
-    # the 75 call has 0.09 of time value left: assigned; the 85 call is out of the money: kept
+    # KO goes ex-dividend ($0.485, projected from 2025) on Friday 2026-11-27; at Wednesday's close (75.05)
+    # the 66 call (ITM by 9.05) has 0.02 of time value left: assigned; the 76 call is out of the money: kept
+    model = Market(clock=lambda: et(2026, 11, 25, 10))  # the simulator's model at its start
+    close = model.closing_price("KO", date(2026, 11, 25))
+    deep_k = listed(model, "KO", "C", at_most=close - 9).strike
+    otm_k = listed(model, "KO", "C", at_least=close + 0.5).strike
     sim = start_sim(178, "--start", "2026-11-25T10:00", "--early-assignment", hours="rth", control=True)
     ib = sim.connect(client_id=3)
     try:
         [ko] = ib.qualifyContracts(Stock("KO", "SMART", "USD"))
         deep, otm = ib.qualifyContracts(
-            Option("KO", "20261218", 75, "C", "SMART"), Option("KO", "20261218", 85, "C", "SMART")
+            Option("KO", "20261218", deep_k, "C", "SMART"), Option("KO", "20261218", otm_k, "C", "SMART")
         )
         trades = [ib.placeOrder(ko, MarketOrder("BUY", 200))]
         assert wait(ib, trades[0].isDone)
@@ -288,7 +315,7 @@ def test_early_assignment_of_deep_itm_calls_before_ex_dividend() -> None:
         sim.post("/clock", {"advance_to": "2026-11-25T16:05"})
         held = {p["local_symbol"]: p["position"] for p in sim.state()["positions"]}
         assert held == {"KO": 100, otm.localSymbol: -1}
-        assert wait(ib, lambda: any(f.execution.price == 75.0 for f in ib.fills()))
+        assert wait(ib, lambda: any(f.execution.price == deep_k for f in ib.fills()))
     finally:
         ib.disconnect()
         assert stop_sim(sim) == 0
