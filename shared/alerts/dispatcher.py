@@ -155,13 +155,16 @@ class Dispatcher:
 
     async def _run_in_thread(self) -> None:
         """The scheduled job: :meth:`run_once` in a worker thread, skipped while a run is under way. A
-        coroutine job, so that a process stopping mid-send cancels it quietly instead of APScheduler logging
-        an error with a traceback."""
+        coroutine job, so that a process stopping mid-send cancels it quietly: APScheduler logs any
+        exception a job raises, ``CancelledError`` included, with a traceback, so the cancellation ends
+        the job here. The thread finishes its pass on its own; a delivery it had not sent stays queued."""
         if self._running:
             return
         self._running = True
         try:
             await asyncio.to_thread(self.run_once)
+        except asyncio.CancelledError:
+            log.debug("alerts dispatcher: cancelled (the process is stopping)")
         finally:
             self._running = False
 

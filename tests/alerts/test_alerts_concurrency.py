@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import multiprocessing
 import re
 import threading
 import time
 from collections import Counter
 
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 from realparts import (
     SmtpServer,
@@ -137,3 +141,37 @@ def test_scheduler_job_delivers(engine: Engine, rules: AlertRules, smtp_server: 
     finally:
         scheduler.shutdown(wait=True)
     assert len(smtp_server.messages) == 1
+
+
+def test_a_stop_mid_run_ends_the_job_without_a_traceback(
+    engine: Engine, rules: AlertRules, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process stopping while the dispatcher's thread is sending cancels the coroutine job (as
+    ``asyncio.run`` does to every task left at exit); APScheduler must not log it as a failed job with a
+    traceback, which the lifecycle test counts as a crash."""
+    d = Dispatcher(engine, make_settings(smtp=smtp_server), rules, "monitor")
+    sending = threading.Event()
+
+    def slow_pass() -> int:
+        sending.set()
+        time.sleep(0.3)
+        return 0
+
+    d.run_once = slow_pass  # type: ignore[method-assign]
+
+    async def stop_mid_run() -> None:
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        d.start(scheduler, interval_seconds=0.05)
+        scheduler.start()
+        while not sending.is_set():
+            await asyncio.sleep(0.01)
+        jobs = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in jobs:
+            task.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)  # the job's own handling has run
+        scheduler.shutdown(wait=False)
+
+    with caplog.at_level(logging.ERROR, logger="apscheduler"):
+        asyncio.run(stop_mid_run())
+    assert sending.is_set()
+    assert not [r.getMessage() for r in caplog.records if r.exc_info], "a cancelled job logged a traceback"
