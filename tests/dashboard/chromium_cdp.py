@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: Seconds a starting browser has to answer its first command, and launches tried before giving up.
+STARTUP_SECONDS, STARTS = 45.0, 2
+
 
 class CdpError(RuntimeError):
     """The browser answered a command with an error, or did not answer in time."""
@@ -27,6 +30,28 @@ class Chromium:
         if path is None:
             raise FileNotFoundError("chromium is not installed: run `make browser-deps`")
         self.timeout = timeout
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+        # A busy machine can stall a browser's start-up: it gets a longer first answer, and one fresh
+        # launch (own profile) when it never answers; its stderr is kept beside the profile for the error.
+        for attempt in range(1, STARTS + 1):
+            folder = profile if attempt == 1 else profile.with_name(f"{profile.name}-{attempt}")
+            self._launch(path, folder)
+            try:
+                created = self.call("Target.createTarget", {"url": "about:blank"}, timeout=STARTUP_SECONDS)
+                break
+            except CdpError as err:
+                self._stop_process()
+                if attempt == STARTS:
+                    log = folder.with_name(f"{folder.name}.stderr")
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise CdpError(f"{err} (started {STARTS} times); its stderr ends:\n{tail}") from err
+        attached = self.call("Target.attachToTarget", {"targetId": created["targetId"], "flatten": True})
+        self.session = attached["sessionId"]
+        self.call("Page.enable", session=self.session)
+
+    def _launch(self, path: str, profile: Path) -> None:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
@@ -37,22 +62,25 @@ class Chromium:
             os.set_inheritable(3, True)
             os.set_inheritable(4, True)
 
-        self.proc = subprocess.Popen(
-            [path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=child_fds, close_fds=False,
-        )  # fmt: skip
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        with open(profile.with_name(f"{profile.name}.stderr"), "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                preexec_fn=child_fds, close_fds=False,
+            )  # fmt: skip
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict[str, Any]] = []
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-        self.session = attached["sessionId"]
-        self.call("Page.enable", session=self.session)
+
+    def _stop_process(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        for fd in (self._to_browser, self._from_browser):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def __enter__(self) -> Chromium:
         return self
