@@ -430,4 +430,7 @@ class IBConnection:
         if self.ib.isConnected():
             self.streams.clear()
             await self._drain_outgoing(DRAIN_SECONDS)
-            self.ib.disconnect()
+            try:
+                self.ib.disconnect()
+            except OSError as err:  # TWS closed its end first (both stopping at once): nothing left to close
+                self.log.info("TWS had already closed the connection (%s)", err.strerror or err)
